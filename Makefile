@@ -1,0 +1,34 @@
+# The two commands a new user runs: `make demo` and `make test`.
+# Both build a virtualenv inside the checkout and install graphc into it.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint regen bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	# torch is a test oracle only; a local CPU wheel satisfies this pin.
+	-$(PY) -m pip install -q torch==2.13.0
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/seed_facts.py
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+regen: $(STAMP)
+	$(PY) -m graphc.ops.generate
+
+bench: $(STAMP)
+	$(PY) benchmarks/scaling.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

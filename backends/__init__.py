@@ -1,0 +1,24 @@
+"""Backends turn an optimized ``Graph`` into a ``Compiled`` callable.
+
+Each backend is a sub-package exposing ``lower(graph) -> Compiled``. graphc's
+core reaches them only through ``get``, so a backend's dependencies load only
+when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from graphc.errors import CompileError
+
+#: backend name -> module path; a module provides ``lower(graph)``.
+BACKENDS: dict[str, str] = {"numpy": "graphc.backends.numpy"}
+
+
+def get(name: str) -> Callable[[Any], Any]:
+    """The ``lower`` function of backend ``name``."""
+    if name not in BACKENDS:
+        raise CompileError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[name]).lower

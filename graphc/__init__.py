@@ -1,0 +1,26 @@
+"""graphc: a symbolic graph compiler for neural networks.
+
+Build a static graph with ``gx.input``, ``gx.param``, ``gx.constant`` and ops;
+differentiate it with ``gx.grad`` (the gradient is more graph); compile it with
+``gx.compile`` to a NumPy program.
+"""
+
+from graphc import ops as ops
+from graphc.autodiff import grad, vjp
+from graphc.compile import compile
+from graphc.compiled import Compiled
+from graphc.errors import (
+    ArgumentError,
+    CompileError,
+    GradientError,
+    GraphcError,
+    GraphcTypeError,
+)
+from graphc.graph import Graph, toposort
+from graphc.ops.elementwise import *  # noqa: F403
+from graphc.ops.reduce import *  # noqa: F403
+from graphc.ops.shape import *  # noqa: F403
+from graphc.tensor import Param, Tensor, as_tensor, constant, input, param
+from graphc.types import TensorType
+
+__version__ = "0.1.0"
