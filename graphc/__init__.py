@@ -7,6 +7,7 @@ differentiate it with ``gx.grad`` (the gradient is more graph); compile it with
 
 from graphc import ops as ops
 from graphc.autodiff import grad, vjp
+from graphc.check import GradCheckReport, check_grad
 from graphc.compile import compile
 from graphc.compiled import Compiled
 from graphc.errors import (
@@ -18,6 +19,7 @@ from graphc.errors import (
 )
 from graphc.graph import Graph, toposort
 from graphc.ops.elementwise import *  # noqa: F403
+from graphc.ops.random import *  # noqa: F403
 from graphc.ops.reduce import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
 from graphc.tensor import Param, Tensor, as_tensor, constant, input, param
