@@ -18,7 +18,11 @@ from graphc.errors import (
     GraphcTypeError,
 )
 from graphc.graph import Graph, toposort
+from graphc.ops.activations import *  # noqa: F403
 from graphc.ops.elementwise import *  # noqa: F403
+from graphc.ops.linalg import *  # noqa: F403
+from graphc.ops.losses import *  # noqa: F403
+from graphc.ops.nn import *  # noqa: F403
 from graphc.ops.random import *  # noqa: F403
 from graphc.ops.reduce import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
