@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/seed_facts.py
+	@for f in examples/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 test: $(STAMP)
 	$(PY) -m ruff check .

@@ -53,7 +53,12 @@ def as_dtype(dtype: object) -> str:
 
 
 def as_shape(shape: object) -> Shape:
-    """Normalise a user shape: an int, or a sequence of non-negative ints and dim names."""
+    """Normalise a user shape: an int, or a sequence of non-negative ints and dim names.
+
+    A name is an identifier (``"batch"``) or a derived size, a product such as
+    ``"batch*4"``; derived sizes are put in the canonical form ``shape_size`` uses, so
+    ``"4*batch"`` and ``"batch*4"`` are one dim.
+    """
     if isinstance(shape, int | str):
         shape = (shape,)
     dims = []
@@ -64,10 +69,21 @@ def as_shape(shape: object) -> Shape:
             raise TypeError(f"shape dims must be ints or names, got {d!r} in {shape!r}")
         if isinstance(d, int) and d < 0:
             raise ValueError(f"shape dims must be non-negative, got {d} in {shape!r}")
-        if isinstance(d, str) and not d.isidentifier():
-            raise ValueError(f"symbolic dims are named by identifiers, got {d!r} in {shape!r}")
-        dims.append(d)
+        dims.append(_canonical_dim(d, shape) if isinstance(d, str) else d)
     return tuple(dims)
+
+
+def is_derived(dim: Dim) -> bool:
+    """True for a derived symbolic size such as ``"batch*4"`` (not a plain name)."""
+    return isinstance(dim, str) and "*" in dim
+
+
+def _canonical_dim(dim: str, shape: object) -> Dim:
+    parts = dim.split("*")
+    if not all(p.isidentifier() or p.isdigit() for p in parts):
+        raise ValueError(f"symbolic dims are identifiers or products of identifiers and ints "
+                         f"(\"batch*4\"), got {dim!r} in {shape!r}")
+    return shape_size(tuple(int(p) if p.isdigit() else p for p in parts))
 
 
 def is_static(shape: Shape) -> bool:
@@ -104,14 +120,21 @@ def promote_types(*dtypes: str) -> str:
 
 
 def shape_size(shape: Shape) -> Dim:
-    """The number of elements: an int, or a derived symbolic name such as ``"batch*12"``."""
-    static = math.prod(d for d in shape if isinstance(d, int))
-    names = sorted(d for d in shape if isinstance(d, str))
-    if not names:
+    """The number of elements: an int, or a derived symbolic name such as ``"batch*12"``.
+
+    Derived dims inside ``shape`` are split into their factors, so the result is canonical:
+    names sorted, their static factor last (``("n", "batch*2", 3)`` → ``"batch*n*6"``).
+    """
+    static, names = 1, []
+    for d in shape:
+        for part in (d.split("*") if isinstance(d, str) else (d,)):
+            if isinstance(part, int) or part.isdigit():
+                static *= int(part)
+            else:
+                names.append(part)
+    if not names or static == 0:
         return static
-    if static == 0:
-        return 0
-    return "*".join(names + ([str(static)] if static != 1 else []))
+    return "*".join(sorted(names) + ([str(static)] if static != 1 else []))
 
 
 def resolve_dim(dim: Dim, dims: dict[str, int]) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
 
 import graphc as gx
 
@@ -27,3 +28,11 @@ def assert_gradients(f: Callable[..., Any], *arrays: Any, order: int = 2, **kwar
     """Symbolic gradients (and higher orders) agree with float64 finite differences."""
     report = gx.check_grad(f, arrays, order=order, **kwargs)
     assert report.ok, str(report)
+
+
+try:  # torch is a test oracle only; its comparisons skip when it is absent
+    import torch
+except ImportError:  # pragma: no cover - depends on the machine
+    torch = None
+
+requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
