@@ -8,6 +8,7 @@ params (hold a value between calls) and constants (hash-consed by value).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,9 @@ class Tensor:
     """A node of the graph: ``op`` applied to ``inputs`` with ``attrs``, of static ``type``."""
 
     __slots__ = ("op", "inputs", "attrs", "type", "location", "__weakref__")
+    # NumPy defers to our reflected operators (`array @ tensor` calls __rmatmul__)
+    # instead of treating a tensor as a sequence.
+    __array_ufunc__ = None
 
     op: Op
     inputs: tuple[Tensor, ...]
@@ -214,6 +218,11 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+def find_node(op: Op, inputs: tuple[Tensor, ...], attrs: Attrs) -> Tensor | None:
+    """The node ``(op, inputs, attrs)`` if it was built before and is still alive."""
+    return _NODES.get((op, inputs, attrs))
+
+
 def make_node(op: Op, inputs: tuple[Tensor, ...], attrs: Attrs, type: TensorType) -> Tensor:
     """Return the unique node for ``(op, inputs, attrs)``, building it if new."""
     key = (op, inputs, attrs)
@@ -273,8 +282,14 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
     if isinstance(value, Tensor):
         return value
     if isinstance(value, bool | int | float) and like is not None:
-        return constant(value, dtype=np.result_type(like.dtype, value))
+        return constant(value, dtype=_weak_scalar_dtype(like.dtype, type(value)))
     return constant(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _weak_scalar_dtype(dtype: str, kind: type) -> str:
+    """NEP 50: the dtype a Python scalar of ``kind`` takes beside a ``dtype`` array."""
+    return np.result_type(dtype, kind(0)).name
 
 
 def shape_is_static(t: Tensor) -> bool:

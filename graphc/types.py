@@ -8,6 +8,7 @@ strings such as ``"batch*4"``: they compare equal when derived the same way.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ def format_shape(shape: Shape) -> str:
 
 def as_dtype(dtype: object) -> str:
     """Normalise any NumPy dtype spelling to its canonical name, rejecting unsupported ones."""
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return dtype
     name = np.dtype(dtype).name  # type: ignore[call-overload]
     if name not in DTYPES:
         raise TypeError(f"unsupported dtype {name!r}; graphc supports {', '.join(DTYPES)}")
@@ -97,6 +100,8 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
     size it is an error, since the sizes would have to agree at call time.
     Raises ValueError naming the dims that clash.
     """
+    if all(s == shapes[0] for s in shapes):
+        return shapes[0] if shapes else ()
     ndim = max((len(s) for s in shapes), default=0)
     out: list[Dim] = []
     for axis in range(ndim):
@@ -114,6 +119,7 @@ def _broadcast_dim(dims: list[Dim], axis: int) -> Dim:
     return sizes.pop()
 
 
+@functools.lru_cache(maxsize=1024)
 def promote_types(*dtypes: str) -> str:
     """NumPy's type promotion (``np.result_type``) on dtype names."""
     return np.result_type(*dtypes).name

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from graphc.errors import GraphcTypeError, user_location
-from graphc.tensor import Tensor, as_tensor, freeze_attrs, make_node
+from graphc.tensor import Tensor, as_tensor, find_node, freeze_attrs, make_node
 from graphc.types import TensorType
 
 ALL_OPS: dict[str, Op] = {}
@@ -80,6 +80,9 @@ def apply(op: Op, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
         raise GraphcTypeError(op.name, f"cannot use {type(e).__name__}: {e}", (),
                               user_location()) from None
     frozen = freeze_attrs(attrs)
+    existing = find_node(op, tensors, frozen)
+    if existing is not None:  # hash-consed: the type was checked when it was built
+        return existing
     types = tuple(t.type for t in tensors)
     try:
         out_type = op.infer(types, **dict(frozen))
