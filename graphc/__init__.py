@@ -6,7 +6,7 @@ differentiate it with ``gx.grad`` (the gradient is more graph); compile it with
 """
 
 from graphc import ops as ops
-from graphc.autodiff import grad, vjp
+from graphc.autodiff import grad, hessian, jacobian, jvp, vjp
 from graphc.check import GradCheckReport, check_grad
 from graphc.compile import compile
 from graphc.compiled import Compiled
@@ -26,6 +26,7 @@ from graphc.ops.nn import *  # noqa: F403
 from graphc.ops.random import *  # noqa: F403
 from graphc.ops.reduce import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
+from graphc.sympy_bridge import latex, to_sympy
 from graphc.tensor import Param, Tensor, as_tensor, constant, input, param
 from graphc.types import TensorType
 
