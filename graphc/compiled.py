@@ -45,8 +45,13 @@ class Compiled:
         arrays = self._bind(args, kwargs)
         dims = self.check_arguments(arrays)
         outputs, new_values = self._run(arrays, [p.value for p in self._params], dims)
-        self._commit(new_values)
-        outputs = [np.asarray(o) for o in outputs]
+        # Params are overwritten in place (by this call's updates or a later call's): an
+        # output that is (a view of) a param is copied, so it keeps the value it had when
+        # computed; a new value that views an updated param is copied before any param
+        # changes, so a swap ``{a: b, b: a}`` does not read an overwritten ``b``.
+        outputs = [_detached(np.asarray(o), self._params) for o in outputs]
+        if self._updated:
+            self._commit([_detached(np.asarray(v), self._updated) for v in new_values])
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
@@ -54,13 +59,16 @@ class Compiled:
         if len(args) > len(inputs):
             raise ArgumentError(f"expected {len(inputs)} arguments "
                                 f"({', '.join(str(i.name) for i in inputs)}), got {len(args)}")
-        bound = list(args) + [None] * (len(inputs) - len(args))
+        bound = list(args) + [_MISSING] * (len(inputs) - len(args))
         for key, value in kwargs.items():
             pos = next((k for k, i in enumerate(inputs) if i.name == key), None)
-            if pos is None or pos < len(args):
-                raise ArgumentError(f"unexpected or repeated keyword argument {key!r}")
+            if pos is None:
+                raise ArgumentError(f"unexpected keyword argument {key!r}; the inputs are "
+                                    f"{', '.join(str(i.name) for i in inputs)}")
+            if bound[pos] is not _MISSING:
+                raise ArgumentError(f"input {key!r} is given twice (by position and keyword)")
             bound[pos] = value
-        missing = [inputs[k].name for k, v in enumerate(bound) if v is None]
+        missing = [inputs[k].name for k, v in enumerate(bound) if v is _MISSING]
         if missing:
             raise ArgumentError(f"missing arguments: {', '.join(map(str, missing))}")
         return bound
@@ -90,7 +98,24 @@ class Compiled:
             param._assign(value)
 
 
+_MISSING = object()
+
+
+def _detached(array: np.ndarray, params: Sequence[Any]) -> np.ndarray:
+    """``array``, copied if it may share memory with one of ``params``' values."""
+    if any(np.may_share_memory(array, p.value) for p in params):
+        return array.copy()
+    return array
+
+
 def _convert(node: Any, value: Any) -> np.ndarray:
+    """``value`` as an array of ``node``'s dtype, or an ``ArgumentError``.
+
+    NumPy arrays and scalars keep their dtype, so they must cast safely (an int32 array
+    feeds an int64 input; a float64 array does not feed a float32 one). Python scalars
+    and lists are weakly typed, as in NumPy 2: ints feed int inputs when every value fits,
+    and float inputs; floats feed float inputs; bools feed anything.
+    """
     want = np.dtype(node.dtype)
     if isinstance(value, np.ndarray | np.generic):
         array = np.asarray(value)
@@ -99,16 +124,36 @@ def _convert(node: Any, value: Any) -> np.ndarray:
                 f"input {node.name!r} is declared {node.type}, got an array of dtype "
                 f"{array.dtype}; cast it with .astype({want.name!r})")
         return array.astype(want, copy=False)
+    return _convert_python(node, value, want)
+
+
+def _convert_python(node: Any, value: Any, want: np.dtype) -> np.ndarray:
     try:
         array = np.asarray(value)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ArgumentError(f"input {node.name!r}: cannot convert {type(value).__name__} to an "
                             f"array ({e})") from None
-    if array.dtype.kind not in "biuf" or not np.can_cast(array, want, "same_kind") and \
-            not (array.dtype.kind in "iu" and want.kind == "f"):
-        raise ArgumentError(f"input {node.name!r} is declared {node.type}, got "
-                            f"{type(value).__name__} of dtype {array.dtype}")
+    kind = array.dtype.kind
+    if kind == "O" and _all_ints(array):  # ints too large for int64
+        raise ArgumentError(f"input {node.name!r} is declared {node.type}, got integers out of "
+                            "its range")
+    fits = (kind == "b"
+            or kind in "iu" and (want.kind == "f" or want.kind in "iu" and _in_range(array, want))
+            or kind == "f" and want.kind == "f")
+    if not fits:
+        what = ("integers out of its range" if kind in "iu" and want.kind in "iu"
+                else f"{type(value).__name__} of dtype {array.dtype}")
+        raise ArgumentError(f"input {node.name!r} is declared {node.type}, got {what}")
     return array.astype(want)
+
+
+def _all_ints(array: np.ndarray) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in array.flat)
+
+
+def _in_range(array: np.ndarray, want: np.dtype) -> bool:
+    info = np.iinfo(want)
+    return array.size == 0 or bool(info.min <= array.min() and array.max() <= info.max)
 
 
 def _bind_dims(node: Any, shape: tuple[int, ...], dims: dict[str, int]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from dataclasses import dataclass
@@ -27,11 +28,16 @@ def user_location() -> SourceLocation | None:
     """The innermost stack frame outside graphc: the user's line."""
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_INTERNAL_DIRS) and "importlib" not in filename:
-            return SourceLocation(filename, frame.f_lineno, frame.f_code.co_name)
+        if not _is_internal(frame.f_code.co_filename):
+            return SourceLocation(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_internal(filename: str) -> bool:
+    """Is this graphc's own code (or the import machinery)? Cached: every node asks."""
+    return filename.startswith(_INTERNAL_DIRS) or "importlib" in filename
 
 
 class GraphcError(Exception):

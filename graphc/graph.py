@@ -8,6 +8,7 @@ from typing import Any
 
 from graphc.errors import CompileError
 from graphc.tensor import Param, Tensor, as_tensor
+from graphc.types import is_derived
 
 
 def toposort(outputs: Iterable[Tensor]) -> list[Tensor]:
@@ -56,10 +57,12 @@ class Graph:
         outs = tuple(as_tensor(o) for o in outputs)
         ups = tuple(_check_update(p, v) for p, v in (updates or {}).items())
         graph = cls(inputs, outs, ups)
-        missing = [n for n in graph.toposort() if n.op.name == "input" and n not in inputs]
+        listed = set(inputs)
+        missing = [n for n in graph.toposort() if n.op.name == "input" and n not in listed]
         if missing:
             names = ", ".join(repr(m.name) for m in missing)
             raise CompileError(f"the outputs depend on inputs not listed in `inputs`: {names}")
+        _check_symbolic_dims(graph)
         return graph
 
     @property
@@ -92,6 +95,28 @@ class Graph:
             for pos, inp in enumerate(node.inputs):
                 g.add_edge(id(inp), id(node), position=pos)
         return g
+
+
+def _check_symbolic_dims(graph: Graph) -> None:
+    """Every symbolic dim in the graph must be bound by an input's shape at call time."""
+    bound: set[str] = set()
+    for i in graph.inputs:
+        derived = [d for d in i.shape if is_derived(d)]
+        if derived:
+            raise CompileError(f"input {i.name!r} has the derived dim {derived[0]!r}; inputs "
+                               "take plain dim names, which the arguments bind")
+        bound.update(d for d in i.shape if isinstance(d, str))
+    for node in graph.toposort():
+        # an op that creates a dim at run time (shape.BindsDims: a slice of a symbolic
+        # dim) binds it when it runs, for itself and every node after it
+        bound.update(getattr(node.op, "binds_dims", lambda _: ())(node))
+        for d in node.shape:
+            unbound = [p for p in (d.split("*") if isinstance(d, str) else ())
+                       if not p.isdigit() and p not in bound]
+            if unbound:
+                where = f" (built at {node.location})" if node.location else ""
+                raise CompileError(f"the symbolic dim {unbound[0]!r} of {node!r}{where} is not "
+                                   "in the shape of any input, so no argument can bind it")
 
 
 def _check_update(param: Any, value: Any) -> tuple[Param, Tensor]:

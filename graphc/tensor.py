@@ -146,8 +146,12 @@ class Tensor:
     def max(self, axis=None, keepdims=False): return _reduce().max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return _reduce().min(self, axis, keepdims)
     def prod(self, axis=None, keepdims=False): return _reduce().prod(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False): return _reduce().var(self, axis, keepdims)
-    def std(self, axis=None, keepdims=False): return _reduce().std(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _reduce().var(self, axis, keepdims, ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _reduce().std(self, axis, keepdims, ddof)
+
     def argmax(self, axis=None, keepdims=False): return _reduce().argmax(self, axis, keepdims)
     def argmin(self, axis=None, keepdims=False): return _reduce().argmin(self, axis, keepdims)
 
@@ -172,6 +176,12 @@ class Param(Tensor):
     """A leaf that holds a value between calls; training updates replace it."""
 
     __slots__ = ("_value",)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name != "value":  # only the held value may change; the node stays immutable
+            super().__setattr__(name, value)
+        else:
+            Param.value.fset(self, value)  # type: ignore[attr-defined]
 
     @property
     def value(self) -> np.ndarray:
@@ -245,6 +255,10 @@ def input(name: str, shape: Iterable[int | str] | int = (), dtype: Any = "float3
     if not isinstance(name, str) or not name:
         raise TypeError(f"input names must be non-empty strings, got {name!r}")
     type = TensorType(as_shape(shape), as_dtype(dtype))
+    derived = [d for d in type.shape if isinstance(d, str) and not d.isidentifier()]
+    if derived:
+        raise ValueError(f"input {name!r}: symbolic dims of inputs are plain names, got "
+                         f"derived size {derived[0]!r}; name it, e.g. 'batch'")
     return _make_leaf(Tensor, INPUT, {"name": name}, type)
 
 

@@ -76,7 +76,7 @@ def apply(op: Op, inputs: tuple[Any, ...], attrs: dict[str, Any]) -> Tensor:
     like = next((i for i in inputs if isinstance(i, Tensor)), None)
     try:
         tensors = tuple(as_tensor(i, like) for i in inputs)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise GraphcTypeError(op.name, f"cannot use {type(e).__name__}: {e}", (),
                               user_location()) from None
     frozen = freeze_attrs(attrs)

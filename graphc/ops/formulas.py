@@ -90,6 +90,109 @@ PREDICATES = [
 ]
 
 # -- activations -------------------------------------------------------------------------------
-ACTIVATIONS: list[Spec] = []
+# Attribute params of the activations (floats on the node; no gradient flows to them).
+alpha, beta, lambd = sp.symbols("alpha beta lambd", real=True)
+min_val, max_val = sp.symbols("min_val max_val", real=True)
+at_zero, threshold, value = sp.symbols("at_zero threshold value", real=True)
+
+#: PyTorch's SELU constants (Klambauer et al. 2017), to 30 digits.
+SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 30)
+SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 30)
+#: The tanh approximation of GELU: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+GELU_K = sp.Float(sp.sqrt(2 / sp.pi).evalf(30), 30)
+GELU_KAPPA = sp.Float("0.044715", 30)
+
+
+def _sigmoid(z: sp.Expr) -> sp.Expr:
+    """σ(z) = 1/(1 + e^(−z)): never nan (e^(−z) = inf gives 0), accurate for z ≪ 0."""
+    return 1 / (1 + sp.exp(-z))
+
+
+def _leaky(z: sp.Expr, slope: sp.Expr) -> sp.Expr:
+    """z for z > 0, slope·z otherwise: the slope's branch owns the kink (torch)."""
+    return sp.Piecewise((z, z > 0), (slope * z, True))
+
+
+def _softplus(z: sp.Expr) -> sp.Expr:
+    """log(1 + e^z) = max(z, 0) + log1p(e^(−|z|)): no overflow, exact in both tails."""
+    return sp.Max(z, 0) + log1p(sp.exp(-sp.Abs(z)))
+
+
+def _over_six(e: sp.Expr) -> sp.Expr:
+    """e/6 kept as one division (as torch computes it), not distributed over a sum."""
+    return sp.Mul(e, sp.Rational(1, 6), evaluate=False)
+
+
+# Kinks follow torch: the branch listed first wins on its boundary. Where sympy.diff
+# gives a long or unstable derivative the hint gives a short, stable one, often in
+# terms of ``out``; the generator checks every hint against sympy.diff.
+ACTIVATIONS: list[Spec] = [
+    Spec("identity", (x,), x, result="same"),
+    # The step of the perceptron; H(0) is a parameter (0, ½ or 1).
+    Spec("heaviside", (x,), sp.Piecewise((1, x > 0), (at_zero, sp.Eq(x, 0)), (0, True)),
+         params=(at_zero,)),
+    # torch.nn.functional.threshold: x above the threshold, else a constant.
+    Spec("threshold", (x,), sp.Piecewise((x, x > threshold), (value, True)),
+         params=(threshold, value)),
+    Spec("sigmoid", (x,), _sigmoid(x), hints={x: out * (1 - out)}),
+    Spec("sigmoid_c", (x,), _sigmoid(c * x), params=(c,), hints={x: c * out * (1 - out)}),
+    # log σ(x) = min(x, 0) − log1p(e^(−|x|)); its derivative σ(−x) = −expm1(log σ(x)).
+    Spec("logsigmoid", (x,), sp.Min(x, 0) - log1p(sp.exp(-sp.Abs(x))),
+         hints={x: -expm1(out)}),
+    Spec("relu", (x,), _leaky(x, 0), result="same"),
+    Spec("relu6", (x,), sp.Piecewise((0, x <= 0), (6, x >= 6), (x, True)), result="same"),
+    Spec("leaky_relu", (x,), _leaky(x, alpha), params=(alpha,)),
+    # PReLU: the slope is a second (learnable, broadcast) input.
+    Spec("prelu", (x, alpha), _leaky(x, alpha)),
+    # elu'(x) = α·e^x = out + α on the exponential branch.
+    Spec("elu", (x,), sp.Piecewise((x, x > 0), (alpha * expm1(x), True)), params=(alpha,),
+         hints={x: sp.Piecewise((1, x > 0), (out + alpha, True))}),
+    Spec("selu", (x,),
+         sp.Piecewise((SELU_SCALE * x, x > 0), (SELU_SCALE * SELU_ALPHA * expm1(x), True)),
+         hints={x: sp.Piecewise((SELU_SCALE, x > 0), (out + SELU_SCALE * SELU_ALPHA, True))}),
+    Spec("celu", (x,), sp.Piecewise((x, x > 0), (alpha * expm1(x / alpha), True)),
+         params=(alpha,), hints={x: sp.Piecewise((1, x > 0), (out / alpha + 1, True))}),
+    # GELU x·Φ(x), exactly with erf and as torch's tanh approximation.
+    Spec("gelu", (x,), x / 2 * (1 + sp.erf(x / sp.sqrt(2)))),
+    Spec("gelu_tanh", (x,),
+         x / 2 * (1 + sp.tanh(sp.Mul(GELU_K, x + GELU_KAPPA * x**3, evaluate=False)))),
+    # silu'(x) = σ + x·σ·(1 − σ) = σ + out·(1 − σ); stable at ±∞, unlike sympy's form.
+    Spec("silu", (x,), x * _sigmoid(x), hints={x: _sigmoid(x) + out * (1 - _sigmoid(x))}),
+    Spec("swish", (x,), x * _sigmoid(beta * x), params=(beta,),
+         hints={x: _sigmoid(beta * x) + beta * out * (1 - _sigmoid(beta * x))}),
+    # mish'(x) = t + x·(1 − t²)·σ(x), t = tanh(softplus(x)); torch's softplus here has
+    # no threshold, and e^x = inf still gives t = 1.
+    Spec("mish", (x,), x * sp.tanh(log1p(sp.exp(x))),
+         hints={x: sp.tanh(log1p(sp.exp(x)))
+                + x * (1 - sp.tanh(log1p(sp.exp(x)))**2) * _sigmoid(x)}),
+    # softplus_β(x) = log(1 + e^(βx))/β, and x itself where βx > threshold (torch);
+    # its derivative σ(βx) = −expm1(−β·out) stays exact in both tails.
+    Spec("softplus", (x,),
+         sp.Piecewise((x, beta * x > threshold), (_softplus(beta * x) / beta, True)),
+         params=(beta, threshold),
+         hints={x: sp.Piecewise((1, beta * x > threshold), (-expm1(-beta * out), True))}),
+    Spec("softsign", (x,), x / (1 + sp.Abs(x)), hints={x: 1 / (1 + sp.Abs(x))**2}),
+    # Flat on the closed outer intervals: gradient 0 at min_val and max_val (torch).
+    Spec("hardtanh", (x,),
+         sp.Piecewise((min_val, x <= min_val), (max_val, x >= max_val), (x, True)),
+         params=(min_val, max_val)),
+    # relu6(x + 3)/6, gradient 0 at ±3 (torch).
+    Spec("hardsigmoid", (x,),
+         sp.Piecewise((0, x <= -3), (1, x >= 3), (_over_six(x + 3), True))),
+    # x·relu6(x + 3)/6; gradient (2x + 3)/6 strictly inside, 0 at −3 and 1 at 3 (torch).
+    Spec("hardswish", (x,),
+         sp.Piecewise((0, x <= -3), (x, x >= 3), (_over_six(x * (x + 3)), True))),
+    Spec("tanhshrink", (x,), x - sp.tanh(x)),
+    Spec("softshrink", (x,),
+         sp.Piecewise((x - lambd, x > lambd), (x + lambd, x < -lambd), (0, True)),
+         params=(lambd,)),
+    Spec("hardshrink", (x,), sp.Piecewise((x, x > lambd), (x, x < -lambd), (0, True)),
+         params=(lambd,)),
+    # The saturating linear unit: 0 up to lo, 1 from hi, the straight ramp between;
+    # gradient 0 at lo and hi, as hardtanh.
+    Spec("piecewise_linear", (x,),
+         sp.Piecewise((0, x <= lo), (1, x >= hi), ((x - lo) / (hi - lo), True)),
+         params=(lo, hi)),
+]
 
 SPECS = PRIMITIVES + PREDICATES + ACTIVATIONS

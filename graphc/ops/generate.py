@@ -110,15 +110,21 @@ class _Emitter:
         coeff, rest = e.as_coeff_Mul()
         if coeff.is_negative:
             return self.op("neg", self.walk(-e))
-        numer, denom = [], []
+        number, numer, denom = sp.Integer(1), [], []
         for f in sp.Mul.make_args(e):
-            if f.is_Pow and f.exp.is_number and f.exp.is_negative:
+            if f.is_number:
+                number *= f
+            elif f.is_Pow and f.exp.is_number and f.exp.is_negative:
                 denom.append(f.base ** (-f.exp))
-            elif f.is_Rational and f.q != 1:
-                numer.append(sp.Integer(f.p)) if f.p != 1 else None
-                denom.append(sp.Integer(f.q))
             else:
                 numer.append(f)
+        # All numeric factors become one: a rational p/q multiplies by p and divides by
+        # q (x/6 stays an exact division), any other number is one float constant.
+        if number.is_Rational:
+            numer = [sp.Integer(number.p)] * (number.p != 1) + numer
+            denom = [sp.Integer(number.q)] * (number.q != 1) + denom
+        else:
+            numer = [number, *numer]
         top = self.chain("mul", [self.walk(f) for f in numer]) if numer else 1.0
         if not denom:
             return top
@@ -153,6 +159,7 @@ class _Emitter:
 
 
 def to_program(expr: sp.Expr) -> Program:
+    """Straight-line code for ``expr``."""
     em = _Emitter()
     result = em.walk(expr)
     return Program(tuple(em.instrs), result)
@@ -196,14 +203,14 @@ def derivative(spec: Spec, var: sp.Symbol) -> sp.Expr:
 
 def build_formula(spec: Spec) -> Formula:
     names = tuple(v.name for v in spec.inputs)
+    params = tuple(p.name for p in spec.params)
     if spec.name in NUMPY_PRIMITIVES:
         value = Program((("t0", spec.name, names),), "t0")
     else:
         value = to_program(spec.value)
-    derivatives = tuple(
-        None if v in spec.no_grad else to_program(derivative(spec, v)) for v in spec.inputs)
-    return Formula(spec.name, names, tuple(p.name for p in spec.params), value, derivatives,
-                   spec.result)
+    derivatives = tuple(None if v in spec.no_grad else to_program(derivative(spec, v))
+                        for v in spec.inputs)
+    return Formula(spec.name, names, params, value, derivatives, spec.result)
 
 
 def render(formulas: list[Formula]) -> str:

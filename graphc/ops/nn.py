@@ -33,7 +33,6 @@ from graphc.types import (
     normalize_axes,
     normalize_axis,
     promote_types,
-    shape_size,
 )
 
 Pair = tuple[int, int]
@@ -601,38 +600,10 @@ def avg_pool2d(x: Any, kernel: int | Pair, stride: int | Pair | None = None,
 # -- normalization -----------------------------------------------------------------------------
 
 
-class ReducedCount(Op):
-    """How many elements ``axis`` of x holds (a scalar): a mean's divisor when some of those
-    dims are symbolic."""
-
-    name = "reduced_count"
-    differentiable = False
-
-    def infer(self, inputs, *, axis, dtype):
-        return TensorType((), dtype)
-
-    def impl(self, x, *, axis, dtype):
-        return np.asarray(math.prod(np.shape(x)[a] for a in axis), dtype)
-
-
-_reduced_count = ReducedCount()
-
-
-def _count(x: Tensor, axes: tuple[int, ...]) -> float | Tensor:
-    """The number of elements over ``axes``: a Python number when static, else a node."""
-    n = shape_size(tuple(x.shape[a] for a in axes))
-    return float(n) if isinstance(n, int) else _reduced_count(x, axis=axes, dtype=x.dtype)
-
-
-def _mean(x: Tensor, axes: tuple[int, ...]) -> Tensor:
-    """Mean over ``axes``, keeping them as size-1 dims."""
-    return ew.div(reduce.sum(x, axes, keepdims=True), _count(x, axes))
-
-
 def _moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-    """Mean and biased variance over ``axes`` (kept), the variance in two passes for accuracy."""
-    mean = _mean(x, axes)
-    return mean, _mean(ew.square(ew.sub(x, mean)), axes)
+    """Mean and biased variance over ``axes``, kept as size-1 dims (the variance's own mean
+    is the same hash-consed node)."""
+    return reduce.mean(x, axes, keepdims=True), reduce.var(x, axes, keepdims=True)
 
 
 def _normalize(x: Tensor, mean: Tensor, var: Tensor, eps: float) -> Tensor:
@@ -727,8 +698,8 @@ def batch_norm(x: Any, gamma: Any = None, beta: Any = None, running_mean: Any = 
                                                        "running_mean and running_var"), x)
         mean, var = (shape_ops.reshape(s, channel_shape) for s in stats)
         return _affine(_normalize(x, mean, var, eps), args["gamma"], args["beta"], channel_shape)
-    count = _count(x, axes)
-    if isinstance(count, float) and count < 2:
+    count = reduce.size(x, axes, x.dtype)
+    if isinstance(count, int) and count < 2:
         raise _type_error("batch_norm", ValueError(
             f"training needs more than one value per channel, input {format_shape(x.shape)}"), x)
     mean, var = _moments(x, axes)
@@ -736,7 +707,7 @@ def batch_norm(x: Any, gamma: Any = None, beta: Any = None, running_mean: Any = 
     if stats[0] is None:
         return y
     unbiased = ew.mul(var, ew.div(count, ew.sub(count, 1.0)) if isinstance(count, Tensor)
-                      else count / (count - 1.0))
+                      else count / (count - 1))
     new_mean, new_var = (
         ew.add(ew.mul(running, 1.0 - momentum), ew.mul(shape_ops.reshape(batch, (c,)), momentum))
         for running, batch in zip(stats, (mean, unbiased), strict=True))

@@ -58,12 +58,15 @@ class Program:
     result: Arg
 
     def evaluate(self, env: Mapping[str, Any], dtype: str) -> np.ndarray:
-        """Run on NumPy arrays; float constants take ``dtype`` so float32 stays float32."""
+        """Run on NumPy arrays. Constants and attribute params (Python numbers in ``env``)
+        take ``dtype`` when it is a float type, so a float32 op computes in float32."""
         values = dict(env)
         cast = np.dtype(dtype).type if np.dtype(dtype).kind == "f" else (lambda v: v)
 
         def read(arg: Arg) -> Any:
-            return cast(arg) if isinstance(arg, float) else values[arg]
+            value = arg if isinstance(arg, float) else values[arg]
+            # constants and attribute params are typed like the op, never weak floats
+            return cast(value) if isinstance(value, float | int) else value
 
         with np.errstate(all="ignore"):
             for dest, op, args in self.instrs:
@@ -71,14 +74,16 @@ class Program:
             return read(self.result)
 
     def build(self, env: Mapping[str, Any], dtype: str) -> Any:
-        """Rebuild as graph nodes from ``env`` (names to tensors or numbers)."""
+        """Rebuild as graph nodes from ``env`` (names to tensors or numbers); numbers
+        become constants of ``dtype``."""
         from graphc.ops import elementwise
         from graphc.tensor import constant
 
         values = dict(env)
 
         def read(arg: Arg) -> Any:
-            return constant(arg, dtype) if isinstance(arg, float) else values[arg]
+            value = arg if isinstance(arg, float) else values[arg]
+            return constant(value, dtype) if isinstance(value, float | int) else value
 
         for dest, op, args in self.instrs:
             values[dest] = elementwise.ELEMENTWISE[op](*(read(a) for a in args))
