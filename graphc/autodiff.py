@@ -21,9 +21,9 @@ import numpy as np
 from graphc.errors import GradientError, GraphcTypeError
 from graphc.graph import toposort
 from graphc.ops import elementwise as ew
-from graphc.ops import reduce
+from graphc.ops import random, reduce
 from graphc.ops import shape as shape_ops
-from graphc.tensor import Tensor, as_tensor, constant, input, make_node
+from graphc.tensor import Tensor, as_tensor, constant, make_node
 from graphc.types import FLOAT_DTYPES, Shape, format_shape, is_static
 
 
@@ -133,12 +133,13 @@ def jvp(y: Tensor, wrt: Tensor | Sequence[Tensor], tangents: Any, *,
 
         s(u) = Σ_k ⟨(uᵀJ)_k, v_k⟩ = uᵀ (J v)    and    ∂s/∂u = J v.
 
-    The dummy is a fresh ``gx.input`` (unique, so hash-consing cannot confuse it
-    with another node). Every VJP rule is linear in its cotangent, so the result
-    does not depend on ``u`` and the dummy drops out of the graph. If a rule ever
-    keeps ``u`` in the graph (a node that reads only its shape, or a rule written
-    non-linearly in ``g``), ``u`` is replaced by zeros: the derivative of a
-    function linear in ``u`` is the same at every ``u``.
+    The dummy is a draw with a fresh key: unique, so hash-consing cannot confuse it
+    with another node, and of ``y``'s runtime shape, derived dims included. Every VJP
+    rule is linear in its cotangent, so the result does not depend on ``u`` and the
+    dummy drops out of the graph. If a rule ever keeps ``u`` in the graph (a node
+    that reads only its shape, or a rule written non-linearly in ``g``), ``u`` is
+    replaced by zeros: the derivative of a function linear in ``u`` is the same at
+    every ``u``.
 
     Parameters
     ----------
@@ -159,7 +160,7 @@ def jvp(y: Tensor, wrt: Tensor | Sequence[Tensor], tangents: Any, *,
     """
     wrt_list, tangent_list = _pair_tangents(wrt, tangents)
     y = as_tensor(y)
-    u = input("jvp_cotangent", y.shape, y.dtype)
+    u = random.normal_like(y, key=random.fresh_key(), dtype=y.dtype)
     pullbacks = vjp(y, wrt_list, u, allow_unused=allow_unused)
     y_dot = vjp(_inner_products(pullbacks, tangent_list), u, 1.0, allow_unused=True)
     if u in toposort([y_dot]):

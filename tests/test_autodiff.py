@@ -321,3 +321,17 @@ def test_hessian_of_linear_function_is_zero():
     x = gx.input("x", (2,), "float64")
     h = hessian(gx.sum(x * 3.0), x)
     np.testing.assert_array_equal(gx.compile([x], h)(np.array([1.0, 2.0])), np.zeros((2, 2)))
+
+
+def test_jvp_through_a_derived_symbolic_dim():
+    # x[1:] has the derived size "n-1": the dummy cotangent must take it at run time
+    x = gx.input("x", ("n",), "float64")
+    y = gx.sin(x[1:] * x[:-1])
+    v = np.array([1.0, -2.0, 0.5, 3.0])
+    point = np.array([0.3, -1.2, 0.7, 2.0])
+    t = gx.input("t", ("n",), "float64")
+    got = jvp(y, x, t).eval({x: point, t: v})
+    # d sin(a_i a_{i+1}) = cos(a_i a_{i+1}) (v_i a_{i+1} + a_i v_{i+1})
+    prod = point[1:] * point[:-1]
+    expected = np.cos(prod) * (v[:-1] * point[1:] + point[:-1] * v[1:])
+    np.testing.assert_allclose(got, expected)
