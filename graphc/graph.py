@@ -107,9 +107,9 @@ def _check_symbolic_dims(graph: Graph) -> None:
                                "take plain dim names, which the arguments bind")
         bound.update(d for d in i.shape if isinstance(d, str))
     for node in graph.toposort():
-        # an op that creates a dim at run time (shape.BindsDims: a slice of a symbolic
-        # dim) binds it when it runs, for itself and every node after it
-        bound.update(getattr(node.op, "binds_dims", lambda _: ())(node))
+        # an op that creates a dim at run time (a slice of a symbolic dim) binds it
+        # when it runs, for itself and every node after it
+        bound.update(node.op.binds_dims(node))
         for d in node.shape:
             unbound = [p for p in (d.split("*") if isinstance(d, str) else ())
                        if not p.isdigit() and p not in bound]

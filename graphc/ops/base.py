@@ -54,6 +54,11 @@ class Op:
     def impl(self, *arrays: np.ndarray, **attrs: Any) -> np.ndarray:
         raise NotImplementedError(f"{self.name} has no reference implementation")
 
+    def binds_dims(self, node: Tensor) -> tuple[str, ...]:
+        """Derived symbolic dims this node fixes when it runs (a slice of a symbolic dim
+        has a size only known then); nodes after it may use them."""
+        return ()
+
     # -- numpy backend: one line of source per node -----------------------------------------
     def emit(self, args: list[str], attrs: dict[str, str]) -> str:
         """A Python expression computing this node, given the source of its arguments
