@@ -129,6 +129,12 @@ TORCH_TABLE = [
      lambda s, y: torch.clamp(1 - y * s, min=0), (SCORES, SIGNS)),
     ("logistic", gx.logistic_loss, lambda s, y: F().soft_margin_loss(s, y, reduction="none"),
      (SCORES, SIGNS)),
+    ("epsilon_insensitive", lambda p, t: gx.epsilon_insensitive(p, t, 0.3),
+     lambda p, t: torch.clamp((p - t).abs() - 0.3, min=0), (PRED, TARGET)),
+    ("l1", gx.l1, lambda w: w.abs().sum(), (PRED,)),
+    ("l2", gx.l2, lambda w: (w**2).sum(), (PRED,)),
+    ("entropy", gx.entropy, lambda p: torch.special.entr(p).sum(-1),
+     (PROBS / PROBS.sum(-1, keepdims=True),)),
 ]
 
 
