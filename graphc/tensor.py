@@ -137,8 +137,8 @@ class Tensor:
         return linalg.matmul(other, self)
 
     def __getitem__(self, index):
-        from graphc.ops import shape
-        return shape.getitem(self, index)
+        from graphc.ops import indexing
+        return indexing.getitem(self, index)
 
     # -- method spellings of common ops, as NumPy users expect ---------------------------------
     def sum(self, axis=None, keepdims=False): return _reduce().sum(self, axis, keepdims)

@@ -1,4 +1,5 @@
-"""Shared test helpers: evaluate a graph-building function, check its gradients."""
+"""Shared test helpers: evaluate a graph-building function, check its gradients, compare
+values and gradients with torch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ import numpy as np
 import pytest
 
 import graphc as gx
+
+try:  # torch is a test oracle only; its comparisons skip when it is absent
+    import torch
+except ImportError:  # pragma: no cover - depends on the machine
+    torch = None
+
+requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
 
 
 def inputs_like(*arrays: np.ndarray) -> list[gx.Tensor]:
@@ -30,9 +38,25 @@ def assert_gradients(f: Callable[..., Any], *arrays: Any, order: int = 2, **kwar
     assert report.ok, str(report)
 
 
-try:  # torch is a test oracle only; its comparisons skip when it is absent
-    import torch
-except ImportError:  # pragma: no cover - depends on the machine
-    torch = None
+def against_torch(f_gx: Callable[..., Any], f_torch: Callable[..., Any], *arrays: np.ndarray,
+                  rtol: float = 1e-10, atol: float = 1e-12) -> None:
+    """Values and gradients agree with torch, in float64; skips when torch is absent.
 
-requires_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+    ``f_gx`` builds the graph on float64 inputs shaped like ``arrays``, ``f_torch``
+    computes the same from torch tensors. The gradients compared are those of
+    ``sum(y * r)`` for a fixed random ``r`` of the output's shape (a random cotangent,
+    so every output element's derivative counts, each differently).
+    """
+    if torch is None:
+        pytest.skip("torch is not installed")
+    arrays = tuple(np.asarray(a, np.float64) for a in arrays)
+    xs = [gx.input(f"x{k}", a.shape, "float64") for k, a in enumerate(arrays)]
+    y = f_gx(*xs)
+    r = np.random.default_rng(0).standard_normal(y.shape)
+    value, *grads = gx.compile(xs, [y, *gx.grad(gx.sum(y * r), xs)])(*arrays)
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ty = f_torch(*ts)
+    (ty * torch.tensor(r)).sum().backward()
+    np.testing.assert_allclose(value, ty.detach().numpy(), rtol=rtol, atol=atol)
+    for mine, t in zip(grads, ts, strict=True):
+        np.testing.assert_allclose(mine, t.grad.numpy(), rtol=rtol, atol=atol)

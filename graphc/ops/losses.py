@@ -13,7 +13,7 @@ from typing import Any
 
 from graphc.ops import activations as act
 from graphc.ops import elementwise as ew
-from graphc.ops import nn, reduce
+from graphc.ops import indexing, nn, reduce
 from graphc.ops import shape as shape_ops
 from graphc.tensor import Tensor, as_tensor
 from graphc.types import FLOAT_DTYPES
@@ -77,7 +77,7 @@ def cross_entropy(logits: Any, labels: Any, axis: int = -1, reduction: str = "no
         return _reduced(ew.neg(reduce.sum(ew.mul(labels, nn.log_softmax(logits, axis)), axis)),
                         reduction)
     axis = axis % max(logits.ndim, 1)
-    picked = shape_ops.take_along_axis(logits, shape_ops.expand_dims(labels, axis), axis)
+    picked = indexing.take_along_axis(logits, shape_ops.expand_dims(labels, axis), axis)
     nll = ew.sub(reduce.logsumexp(logits, axis), shape_ops.squeeze(picked, axis))
     return _reduced(nll, reduction)
 

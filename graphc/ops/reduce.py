@@ -21,8 +21,8 @@ import numpy as np
 
 from graphc.ops import elementwise as ew
 from graphc.ops import shape as shape_ops
+from graphc.ops._dims import checked_arguments
 from graphc.ops.base import Op
-from graphc.ops.shape import checked_arguments
 from graphc.tensor import Tensor, as_tensor
 from graphc.types import FLOAT_DTYPES, TensorType, as_dtype, normalize_axes, normalize_axis
 

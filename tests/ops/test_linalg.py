@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gx
-from tests.helpers import assert_gradients, evaluate
+from tests.helpers import against_torch, assert_gradients, evaluate
 
 RNG = np.random.default_rng(0)
 
@@ -225,25 +225,10 @@ def test_gradients(f, shapes, order):
 
 # -- against torch: values and gradients ----------------------------------------------------------
 
-def _against_torch(f_gx, f_torch, *arrays):
-    torch = pytest.importorskip("torch")
-    xs = [gx.input(f"x{k}", a.shape, "float64") for k, a in enumerate(arrays)]
-    y = f_gx(*xs)
-    r = rand(*y.shape)
-    grads = gx.grad(gx.sum(y * r), xs)
-    value, *g = gx.compile(xs, [y, *grads])(*arrays)
-    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
-    ty = f_torch(*ts)
-    (ty * torch.tensor(r)).sum().backward()
-    np.testing.assert_allclose(value, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
-    for mine, t in zip(g, ts, strict=True):
-        np.testing.assert_allclose(mine, t.grad.numpy(), rtol=1e-10, atol=1e-12)
-
-
 @pytest.mark.parametrize("a_shape,b_shape", MATMUL_SHAPES[1:])
 def test_matmul_against_torch(a_shape, b_shape):
     torch = pytest.importorskip("torch")
-    _against_torch(gx.matmul, torch.matmul, rand(*a_shape), rand(*b_shape))
+    against_torch(gx.matmul, torch.matmul, rand(*a_shape), rand(*b_shape))
 
 
 @pytest.mark.parametrize("subscripts,shapes", [
@@ -255,8 +240,8 @@ def test_matmul_against_torch(a_shape, b_shape):
 ])
 def test_einsum_against_torch(subscripts, shapes):
     torch = pytest.importorskip("torch")
-    _against_torch(_einsum(subscripts), lambda *ts: torch.einsum(subscripts, *ts),
-                   *(rand(*s) for s in shapes))
+    against_torch(_einsum(subscripts), lambda *ts: torch.einsum(subscripts, *ts),
+                  *(rand(*s) for s in shapes))
 
 
 def test_einsum_diagonal_gradient_of_symbolic_size_is_refused():

@@ -10,7 +10,7 @@ import pytest
 
 import graphc as gx
 from graphc.ops import reduce
-from tests.helpers import assert_gradients, evaluate
+from tests.helpers import against_torch, assert_gradients, evaluate, requires_torch
 
 RNG = np.random.default_rng(7)
 X = RNG.standard_normal((3, 4, 5))
@@ -257,19 +257,10 @@ TORCH_CASES = [
 ]
 
 
+@requires_torch
 @pytest.mark.parametrize("label, ours, theirs, x", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
 def test_values_and_gradients_match_torch(label, ours, theirs, x):
-    torch = pytest.importorskip("torch")
-    cotangent = RNG.standard_normal(np.shape(np.asarray(theirs(torch.tensor(x)))))
-    t = torch.tensor(x, requires_grad=True)
-    out = theirs(t)
-    (out * torch.tensor(cotangent)).sum().backward()
-    xs = gx.input("x", x.shape, "float64")
-    y = ours(xs)
-    fn = gx.compile([xs], [y, gx.vjp(y, xs, cotangent)])
-    value, grad = fn(x)
-    np.testing.assert_allclose(value, out.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    against_torch(ours, theirs, x, rtol=1e-10, atol=1e-12)
 
 
 # -- errors ------------------------------------------------------------------------------------
