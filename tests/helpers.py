@@ -60,3 +60,21 @@ def against_torch(f_gx: Callable[..., Any], f_torch: Callable[..., Any], *arrays
     np.testing.assert_allclose(value, ty.detach().numpy(), rtol=rtol, atol=atol)
     for mine, t in zip(grads, ts, strict=True):
         np.testing.assert_allclose(mine, t.grad.numpy(), rtol=rtol, atol=atol)
+
+
+_RNG = np.random.default_rng(1)
+
+
+def rand(*shape: int) -> np.ndarray:
+    """Standard normal test data of ``shape``."""
+    return _RNG.standard_normal(shape)
+
+
+def distinct(*shape: int) -> np.ndarray:
+    """Values at least 0.1 apart, shuffled: no ties, so max and its gradient are unambiguous."""
+    return _RNG.permutation(np.arange(int(np.prod(shape)), dtype=float) * 0.1).reshape(shape)
+
+
+def functional():
+    """torch.nn.functional, skipping the test when torch is absent."""
+    return pytest.importorskip("torch").nn.functional

@@ -7,23 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gx
-from tests.helpers import against_torch, assert_gradients, evaluate
-
-RNG = np.random.default_rng(1)
-
-
-def rand(*shape: int) -> np.ndarray:
-    return RNG.standard_normal(shape)
-
-
-def distinct(*shape: int) -> np.ndarray:
-    """Values at least 0.1 apart, shuffled: no ties, so max and its gradient are unambiguous."""
-    return RNG.permutation(np.arange(int(np.prod(shape)), dtype=float) * 0.1).reshape(shape)
-
-
-def functional():
-    return pytest.importorskip("torch").nn.functional
-
+from tests.helpers import against_torch, assert_gradients, distinct, evaluate, functional, rand
 
 # -- conv2d ------------------------------------------------------------------------------------
 
