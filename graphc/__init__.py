@@ -28,8 +28,9 @@ from graphc.ops.nn import *  # noqa: F403
 from graphc.ops.random import *  # noqa: F403
 from graphc.ops.reduce import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
+from graphc.passes import optimize
 from graphc.sympy_bridge import latex, to_sympy
-from graphc.tensor import Param, Tensor, as_tensor, constant, input, param
+from graphc.tensor import Param, Tensor, as_tensor, constant, current_scope, input, param, scope
 from graphc.types import TensorType
 
 __version__ = "0.1.0"

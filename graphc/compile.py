@@ -1,18 +1,23 @@
-"""``gx.compile``: from tensors to a callable, through a backend."""
+"""``gx.compile``: from tensors to a callable, through the optimizer and a backend."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from graphc.compiled import Compiled
+from graphc.errors import CompileError
 from graphc.graph import Graph
 from graphc.tensor import Param, Tensor
 
+MODES = ("train", "inference")
+
 
 def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
-            updates: Mapping[Param, Any] | None = None, backend: str = "numpy") -> Compiled:
+            updates: Mapping[Param, Any] | None = None, backend: str = "numpy", *,
+            optimize: bool | int = True, mode: str = "train", exclude: Iterable[str] = (),
+            explain: bool = False) -> Any:
     """Compile a graph into a callable.
 
     Parameters
@@ -26,19 +31,42 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
         and only if the whole call succeeds.
     backend : str
         ``"numpy"``.
+    optimize : bool or int
+        Run the optimizer: ``True`` is level 3 (everything), ``False`` level 0, or a
+        level 0–3 (see ``graphc.passes``).
+    mode : str
+        ``"train"``, or ``"inference"``: params are frozen to their current values,
+        dropout is removed and batch norm folded into the layer before it.
+    exclude : iterable of str
+        Rules not to apply, by name (``"fuse"`` skips fusion).
+    explain : bool
+        Return ``(fn, report)``; ``print(report)`` shows what each pass did.
 
     Returns
     -------
     Compiled
-        Call it with one array per input; ``.source`` (numpy backend) shows the code.
+        Call it with one array per input; ``.source`` (numpy backend) shows the code,
+        ``.graph`` the optimized graph and ``.report`` the optimizer's report.
     """
+    if mode not in MODES:
+        raise CompileError(f"mode must be one of {MODES}, got {mode!r}")
+    level = 3 if optimize is True else 0 if optimize is False else optimize
     single = isinstance(outputs, Tensor)
     graph = Graph.build(inputs, [outputs] if single else list(outputs), updates)
-    return _lower(graph, backend)
+    if mode == "inference" and graph.updates:
+        raise CompileError("mode='inference' compiles no updates; leave `updates` out")
+    fn = _lower(graph, backend, level, mode == "inference", tuple(sorted(exclude)))
+    return (fn, fn.report) if explain else fn
 
 
 @lru_cache(maxsize=256)
-def _lower(graph: Graph, backend: str) -> Compiled:
+def _lower(graph: Graph, backend: str, level: int, inference: bool,
+           exclude: tuple[str, ...]) -> Compiled:
     from graphc import backends
+    from graphc.passes import run_pipeline
 
-    return backends.get(backend)(graph)
+    optimized, report = run_pipeline(graph, level=level, inference=inference, exclude=exclude)
+    fn = backends.get(backend)(optimized)
+    fn.report = report
+    fn.unoptimized = graph
+    return fn

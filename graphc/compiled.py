@@ -35,6 +35,9 @@ class Compiled:
         self._run = run
         self._params = graph.params
         self._updated = [p for p, _ in graph.updates]
+        #: The optimizer's report and the graph before optimization (set by ``gx.compile``).
+        self.report = None
+        self.unoptimized = graph
 
     def __repr__(self) -> str:
         names = ", ".join(i.name or "?" for i in self.graph.inputs)

@@ -8,10 +8,12 @@ params (hold a value between calls) and constants (hash-consed by value).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,7 +33,7 @@ _LEAF_IDS = itertools.count()
 class Tensor:
     """A node of the graph: ``op`` applied to ``inputs`` with ``attrs``, of static ``type``."""
 
-    __slots__ = ("op", "inputs", "attrs", "type", "location", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "type", "location", "scope", "__weakref__")
     # NumPy defers to our reflected operators (`array @ tensor` calls __rmatmul__)
     # instead of treating a tensor as a sequence.
     __array_ufunc__ = None
@@ -41,14 +43,17 @@ class Tensor:
     attrs: Attrs
     type: TensorType
     location: SourceLocation | None
+    #: The ``gx.scope`` path the node was built in (``"mlp/layer1"``), or ``""``.
+    scope: str
 
     def __init__(self, op: Op, inputs: tuple[Tensor, ...], attrs: Attrs, type: TensorType,
-                 location: SourceLocation | None) -> None:
+                 location: SourceLocation | None, scope: str = "") -> None:
         object.__setattr__(self, "op", op)
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "attrs", attrs)
         object.__setattr__(self, "type", type)
         object.__setattr__(self, "location", location)
+        object.__setattr__(self, "scope", scope)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("graphc tensors are immutable")
@@ -211,6 +216,54 @@ def _reduce():
     return reduce
 
 
+# -- where nodes come from: scopes and origins ---------------------------------------------------
+
+_SCOPE: contextvars.ContextVar[str] = contextvars.ContextVar("graphc_scope", default="")
+# Set while a rewrite builds replacement nodes: they take the location and scope of the
+# node they replace, so errors and drawings still point at the user's line and layer.
+_ORIGIN: contextvars.ContextVar[tuple[SourceLocation | None, str] | None] = \
+    contextvars.ContextVar("graphc_origin", default=None)
+
+
+@contextlib.contextmanager
+def scope(name: str) -> Iterator[str]:
+    """Group the nodes built inside under ``name`` (nested scopes join with ``/``).
+
+    Scopes are for people: drawings cluster and collapse them, and params built inside
+    are listed under them. A hash-consed node keeps the scope it was first built in.
+    """
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"scope names are non-empty strings without '/', got {name!r}")
+    outer = _SCOPE.get()
+    path = f"{outer}/{name}" if outer else name
+    token = _SCOPE.set(path)
+    try:
+        yield path
+    finally:
+        _SCOPE.reset(token)
+
+
+def current_scope() -> str:
+    """The scope path nodes built now are recorded in (``""`` outside every scope)."""
+    return _SCOPE.get()
+
+
+@contextlib.contextmanager
+def built_as(node: Tensor) -> Iterator[None]:
+    """Nodes built inside take ``node``'s location and scope (rewrites use this, so the
+    nodes they create still point at the user's line)."""
+    token = _ORIGIN.set((node.location, node.scope))
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
+
+
+def _origin() -> tuple[SourceLocation | None, str]:
+    origin = _ORIGIN.get()
+    return origin if origin is not None else (user_location(), _SCOPE.get())
+
+
 # -- building nodes ---------------------------------------------------------------------------
 
 def freeze_attrs(attrs: Mapping[str, Any]) -> Attrs:
@@ -238,7 +291,7 @@ def make_node(op: Op, inputs: tuple[Tensor, ...], attrs: Attrs, type: TensorType
     key = (op, inputs, attrs)
     node = _NODES.get(key)
     if node is None:
-        node = Tensor(op, inputs, attrs, type, user_location())
+        node = Tensor(op, inputs, attrs, type, *_origin())
         _NODES[key] = node
     return node
 
@@ -246,7 +299,7 @@ def make_node(op: Op, inputs: tuple[Tensor, ...], attrs: Attrs, type: TensorType
 def _make_leaf(cls: type[Tensor], op: Op, attrs: dict[str, Any], type: TensorType) -> Tensor:
     """Leaves other than constants are unique: two inputs named "x" are two inputs."""
     attrs = {**attrs, "uid": next(_LEAF_IDS)}
-    return cls(op, (), freeze_attrs(attrs), type, user_location())
+    return cls(op, (), freeze_attrs(attrs), type, user_location(), _SCOPE.get())
 
 
 def input(name: str, shape: Iterable[int | str] | int = (), dtype: Any = "float32") -> Tensor:

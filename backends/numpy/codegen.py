@@ -46,11 +46,24 @@ def _dim_source(dim: int | str) -> str:
     return "*".join(p if p.isdigit() else f"dims[{p!r}]" for p in dim.split("*"))
 
 
-def _attr_source(key: str, value: Any) -> str:
+def _is_literal(value: Any) -> bool:
+    """Can ``repr(value)`` be pasted into source and read back as the same value?"""
+    if isinstance(value, tuple):
+        return all(_is_literal(v) for v in value)
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    return value is None or isinstance(value, bool | int | str)
+
+
+def _attr_source(key: str, value: Any, namespace: dict[str, Any]) -> str:
     if key == "shape" and isinstance(value, tuple):
         dims = [_dim_source(d) for d in value]
         return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-    return repr(value)
+    if _is_literal(value):
+        return repr(value)
+    name = f"_attr{len(namespace)}"  # anything else (a Program, inf) is bound, not pasted
+    namespace[name] = value
+    return name
 
 
 def _location_comment(node: Tensor) -> str:
@@ -97,7 +110,7 @@ def generate(graph: Graph, name: str = "graph") -> Program:
             continue
         out = namer.fresh(node, f"v{k}")
         inputs = [namer.names[i] for i in node.inputs]
-        attrs = {key: _attr_source(key, v) for key, v in node.attrs}
+        attrs = {key: _attr_source(key, v, namespace) for key, v in node.attrs}
         lines.append(f"    {out} = {node.op.emit(inputs, attrs)}{_location_comment(node)}")
         line_nodes[len(lines)] = node
         dead = [namer.names[i] for i in dict.fromkeys(node.inputs)

@@ -1,0 +1,186 @@
+"""The rewrite engine: named rules, grouped in phases, applied to a fixed point.
+
+A ``Rule`` is ``pattern → replacement``: the replacement is a pattern built
+from the same ``Var``\\ s, or a short function of the bindings returning a node
+(or ``None`` to decline). Rules register into a phase with ``@rule`` /
+``rule(...)``; ``rewrite(graph, rules)`` applies a set of them.
+
+The driver makes bottom-up sweeps: each node is rebuilt on its already
+rewritten inputs (hash-consing returns the existing node when nothing changed),
+then the rules indexed by its op are tried at it until none fires. Nodes a
+replacement creates are visited by the next sweep; sweeps repeat until one
+fires nothing. A sweep is linear in the graph, and a rule set that does not
+terminate raises ``RewriteError`` naming the rules that kept firing.
+
+Every replacement must have the matched node's type. One whose dtype differs is
+cast; one whose shape only broadcasts to it is broadcast (``x * ones → x`` when
+``x`` is smaller); any other mismatch declines the rewrite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from graphc.errors import GraphcError
+from graphc.graph import Graph, toposort
+from graphc.passes.report import PassReport
+from graphc.passes.pattern import Bindings, instantiate, match, root_op
+from graphc.tensor import Tensor, built_as, make_node
+from graphc.types import broadcast_shapes
+
+PHASES = ("inference", "canonicalize", "stabilize", "specialize")
+
+#: Every registered rule, by name.
+RULES: dict[str, Rule] = {}
+
+MAX_SWEEPS = 32
+MAX_LOCAL_REWRITES = 64
+
+
+class RewriteError(GraphcError):
+    """A rule set did not reach a fixed point (some rules undo each other)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    """``pattern → replacement`` in ``phase``, applied only ``when`` the guard holds."""
+
+    name: str
+    phase: str
+    pattern: Any
+    replacement: Any
+    when: Callable[[Bindings], bool] | None = None
+    doc: str = ""
+
+    def apply(self, node: Tensor) -> Tensor | None:
+        """The replacement of ``node``, or ``None`` when the rule does not apply."""
+        bindings = match(self.pattern, node)
+        if bindings is None or (self.when is not None and not self.when(bindings)):
+            return None
+        bindings["node"] = node
+        with built_as(node):
+            if callable(self.replacement):  # patterns are not callable; functions are
+                new = self.replacement(bindings)
+            else:
+                new = instantiate(self.replacement, bindings)
+            return None if new is None else _fit(new, node)
+
+    def __repr__(self) -> str:
+        return f"<rule {self.name}: {self.pattern!r} → {self.replacement!r}>"
+
+
+def _fit(new: Any, node: Tensor) -> Tensor | None:
+    """``new`` with ``node``'s exact type, or ``None`` if it cannot have it."""
+    from graphc.ops import elementwise as ew
+    from graphc.ops import shape as shape_ops
+    from graphc.tensor import as_tensor
+
+    new = as_tensor(new, node)
+    if new.dtype != node.dtype:
+        new = ew.cast(new, node.dtype)
+    if new.shape != node.shape:
+        try:
+            if broadcast_shapes(new.shape, node.shape) != node.shape:
+                return None
+        except ValueError:
+            return None
+        new = shape_ops.broadcast_to(new, node.shape)
+    return new
+
+
+def rule(name: str, pattern: Any, replacement: Any = None, *, phase: str,
+         when: Callable[[Bindings], bool] | None = None) -> Any:
+    """Register ``pattern → replacement`` as rule ``name`` in ``phase``.
+
+    With ``replacement`` left out, works as a decorator on the replacement function
+    (``fn(bindings) -> Tensor | None``); the function's docstring documents the rule.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
+
+    def register(replacement: Any) -> Any:
+        if name in RULES:
+            raise ValueError(f"rule {name!r} is already registered")
+        doc = getattr(replacement, "__doc__", None) if callable(replacement) else None
+        RULES[name] = Rule(name, phase, pattern, replacement, when, (doc or "").strip())
+        return replacement
+
+    if replacement is None:
+        return register
+    register(replacement)
+    return RULES[name]
+
+
+def rules_in(phases: Iterable[str], exclude: Iterable[str] = ()) -> list[Rule]:
+    """The registered rules of ``phases``, less those named in ``exclude``."""
+    phases, excluded = set(phases), set(exclude)
+    unknown = excluded - set(RULES)
+    if unknown:
+        raise ValueError(f"exclude names unknown rules: {sorted(unknown)}")
+    return [r for r in RULES.values() if r.phase in phases and r.name not in excluded]
+
+
+def rebuild(node: Tensor, inputs: tuple[Tensor, ...]) -> Tensor:
+    """``node``'s op and attributes on new ``inputs`` of the same types (no type rule
+    runs: rewrites preserve types, so the node's type still holds)."""
+    if inputs == node.inputs:
+        return node
+    with built_as(node):
+        return make_node(node.op, inputs, node.attrs, node.type)
+
+
+def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Graph, PassReport]:
+    """Apply ``rules`` to every node of ``graph`` until none fires."""
+    start = time.perf_counter()
+    before = len(graph)
+    by_op: dict[str | None, list[Rule]] = {}
+    for r in rules:
+        by_op.setdefault(root_op(r.pattern), []).append(r)
+    anywhere = by_op.pop(None, [])
+    candidates: dict[str, list[Rule]] = {}  # op name → rules to try, op-specific first
+    fired: Counter = Counter()
+
+    def rules_for(op_name: str) -> list[Rule]:
+        found = candidates.get(op_name)
+        if found is None:
+            found = candidates[op_name] = by_op.get(op_name, []) + anywhere
+        return found
+
+    def rewrite_at(node: Tensor) -> tuple[Tensor, int]:
+        count = 0
+        history: list[str] = []
+        while True:
+            for r in rules_for(node.op.name):
+                new = r.apply(node)
+                if new is not None and new is not node:
+                    fired[r.name] += 1
+                    history.append(r.name)
+                    node, count = new, count + 1
+                    break
+            else:
+                return node, count
+            if count > MAX_LOCAL_REWRITES:
+                raise RewriteError(f"{name}: rules keep rewriting one node; last fired: "
+                                   f"{', '.join(history[-8:])}")
+
+    current = graph
+    for sweep in range(1, MAX_SWEEPS + 1):
+        memo: dict[Tensor, Tensor] = {}
+        changes = 0
+        for node in toposort(current.roots):
+            new, n = rewrite_at(rebuild(node, tuple(memo[i] for i in node.inputs)))
+            memo[node] = new
+            changes += n
+        current = Graph(current.inputs, tuple(memo[o] for o in current.outputs),
+                        tuple((p, memo[v]) for p, v in current.updates))
+        if changes == 0:
+            break
+    else:
+        raise RewriteError(f"{name}: no fixed point after {MAX_SWEEPS} sweeps; rules that "
+                           f"fired most: {', '.join(n for n, _ in fired.most_common(5))}")
+    return current, PassReport(name, fired, before, len(current),
+                               time.perf_counter() - start, sweep)

@@ -1,0 +1,1 @@
+"""inference rules (being written)."""

@@ -1,0 +1,161 @@
+"""Patterns that read like the algebra they rewrite.
+
+A pattern is built from ``Var``\\ s, numbers and ``op.<name>(...)`` calls, with the
+usual operators::
+
+    x, y = Var("x"), Var("y")
+    x * 1             # mul(x, 1): any node times a constant equal to 1 everywhere
+    op.log(op.softmax(x, axis=Var("axis")))
+    x - x             # the same node twice (hash-consing makes equal subterms one node)
+
+``match(pattern, node)`` returns the bindings (``Var`` name → tensor or attribute
+value) or ``None``. Commutative ops match either way round. ``instantiate``
+builds a pattern back into graph nodes from bindings, so a replacement can be a
+pattern too: ``x * 1 → x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphc.ops.leaves import Literal
+from graphc.tensor import Tensor
+
+#: Ops whose two inputs may be swapped.
+COMMUTATIVE = frozenset(("add", "mul", "maximum", "minimum", "equal", "not_equal",
+                         "logical_and", "logical_or", "logical_xor"))
+
+Bindings = dict[str, Any]
+
+
+class _Algebra:
+    """Operators on patterns build patterns."""
+
+    def __add__(self, other): return Pat("add", (self, other))
+    def __radd__(self, other): return Pat("add", (other, self))
+    def __sub__(self, other): return Pat("sub", (self, other))
+    def __rsub__(self, other): return Pat("sub", (other, self))
+    def __mul__(self, other): return Pat("mul", (self, other))
+    def __rmul__(self, other): return Pat("mul", (other, self))
+    def __truediv__(self, other): return Pat("div", (self, other))
+    def __rtruediv__(self, other): return Pat("div", (other, self))
+    def __pow__(self, other): return Pat("pow", (self, other))
+    def __neg__(self): return Pat("neg", (self,))
+
+
+@dataclass(frozen=True, eq=False)
+class Var(_Algebra):
+    """Matches any node (or attribute value) satisfying ``where``; binds it to ``name``."""
+
+    name: str
+    where: Callable[[Any], bool] | None = None
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class Pat(_Algebra):
+    """Matches a node of op ``op`` whose inputs match ``args`` and whose attributes
+    match ``attrs`` (attributes not named are not looked at)."""
+
+    op: str
+    args: tuple[Any, ...]
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.attrs.items()]
+        return f"{self.op}({', '.join(parts)})"
+
+
+class _OpPatterns:
+    """``op.exp(x)`` is the pattern ``Pat("exp", (x,))``."""
+
+    def __getattr__(self, name: str) -> Callable[..., Pat]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **attrs: Pat(name, args, attrs)
+
+
+op = _OpPatterns()
+
+
+def root_op(pattern: Any) -> str | None:
+    """The op a node must have to match (``None``: any node)."""
+    return pattern.op if isinstance(pattern, Pat) else None
+
+
+def constant_value(node: Tensor) -> np.ndarray | None:
+    """The array of a constant node, else ``None``."""
+    if node.op.name != "constant":
+        return None
+    value = node.attrs[0][1]
+    return value.array if isinstance(value, Literal) else np.asarray(value)
+
+
+def is_constant_equal_to(node: Tensor, number: float) -> bool:
+    """Is ``node`` a constant with every element equal to ``number``?"""
+    array = constant_value(node)
+    return array is not None and array.size > 0 and bool(np.all(array == number))
+
+
+def match(pattern: Any, node: Any, bindings: Bindings | None = None) -> Bindings | None:
+    """Bindings under which ``pattern`` equals ``node``, or ``None``."""
+    found = dict(bindings or {})
+    return found if _match(pattern, node, found) else None
+
+
+def _match(pattern: Any, node: Any, found: Bindings) -> bool:
+    if isinstance(pattern, Var):
+        if pattern.name in found:
+            return found[pattern.name] is node or (
+                not isinstance(node, Tensor) and found[pattern.name] == node)
+        if pattern.where is not None and not pattern.where(node):
+            return False
+        found[pattern.name] = node
+        return True
+    if isinstance(pattern, Pat):
+        if not isinstance(node, Tensor) or node.op.name != pattern.op:
+            return False
+        if len(node.inputs) != len(pattern.args) or not _match_attrs(pattern, node, found):
+            return False
+        if _match_all(pattern.args, node.inputs, found):
+            return True
+        if pattern.op in COMMUTATIVE and len(pattern.args) == 2:
+            return _match_all(pattern.args[::-1], node.inputs, found)
+        return False
+    if isinstance(pattern, bool | int | float):
+        if isinstance(node, Tensor):
+            return is_constant_equal_to(node, pattern)
+        return node == pattern
+    raise TypeError(f"not a pattern: {pattern!r}")
+
+
+def _match_all(patterns: tuple, nodes: tuple, found: Bindings) -> bool:
+    trial = dict(found)
+    if all(_match(p, n, trial) for p, n in zip(patterns, nodes, strict=True)):
+        found.update(trial)
+        return True
+    return False
+
+
+def _match_attrs(pattern: Pat, node: Tensor, found: Bindings) -> bool:
+    attrs = node.attr
+    return all(key in attrs and _match(p, attrs[key], found) for key, p in pattern.attrs.items())
+
+
+def instantiate(pattern: Any, bindings: Bindings) -> Any:
+    """Build ``pattern`` as graph nodes (or an attribute value) from ``bindings``."""
+    from graphc.ops.base import ALL_OPS
+
+    if isinstance(pattern, Var):
+        return bindings[pattern.name]
+    if isinstance(pattern, Pat):
+        args = [instantiate(a, bindings) for a in pattern.args]
+        attrs = {k: instantiate(v, bindings) for k, v in pattern.attrs.items()}
+        return ALL_OPS[pattern.op](*args, **attrs)
+    return pattern

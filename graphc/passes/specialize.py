@@ -1,0 +1,1 @@
+"""specialize rules (being written)."""

@@ -1,0 +1,1 @@
+"""stabilize rules (being written)."""

@@ -1,0 +1,1 @@
+"""graphc.viz: draw graphs with Graphviz (being written)."""
