@@ -55,7 +55,9 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
     graph = Graph.build(inputs, [outputs] if single else list(outputs), updates)
     if mode == "inference" and graph.updates:
         raise CompileError("mode='inference' compiles no updates; leave `updates` out")
-    fn = _lower(graph, backend, level, mode == "inference", tuple(sorted(exclude)))
+    key = (graph, backend, level, mode == "inference", tuple(sorted(exclude)))
+    # inference freezes params' current values into the code, so it is never cached
+    fn = _lower.__wrapped__(*key) if mode == "inference" else _lower(*key)
     return (fn, fn.report) if explain else fn
 
 

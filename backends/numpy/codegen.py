@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from graphc.backends.numpy.kernels import kernel_source
 
 from graphc.graph import Graph
 from graphc.ops.base import ALL_OPS
 from graphc.ops.leaves import Literal
+from graphc.passes.memory import MemoryPlan
+from graphc.passes.memory import plan as plan_memory
 from graphc.tensor import Tensor
 
 _COUNTER = itertools.count()
@@ -89,41 +92,85 @@ class _Namer:
 
 
 def generate(graph: Graph, name: str = "graph") -> Program:
-    """Emit ``def graph(<inputs>, <params>, dims): ... return outputs, new_params``."""
+    """Emit ``def graph(<inputs>, <params>, dims): ... return outputs, new_params``,
+    preceded by one function per fused kernel."""
     order = graph.toposort()
+    memory = plan_memory(graph, order)
     namer = _Namer()
     args = [namer.fresh(i, identifier(i.name, "x")) for i in graph.inputs]
     args += [namer.fresh(p, identifier(p.name, "p")) for p in graph.params]
     namespace: dict[str, Any] = {op.name: op.impl for op in ALL_OPS.values()}
     namespace.update(np=np, inf=float("inf"), nan=float("nan"))
 
-    roots = set(graph.roots)
-    last_use = {inp: k for k, node in enumerate(order) for inp in node.inputs}
-    lines = [f"def {name}({', '.join([*args, 'dims'])}):"]
-    line_nodes: dict[int, Tensor] = {}
+    # A value dies after its last reader, or after the kernel that reuses its buffer.
+    position = {node: k for k, node in enumerate(order)}
+    dies_at: dict[int, list[Tensor]] = {}
+    keep = set(graph.roots)
+    for node in order:
+        if node.inputs and node not in keep:
+            end = memory.last_use.get(node, position[node])
+            end = max([end] + [position[m] for m, b in memory.out_buffer.items() if b is node])
+            dies_at.setdefault(end, []).append(node)
+
+    kernels: list[str] = []
+    body = [f"def {name}({', '.join([*args, 'dims'])}):"]
+    body_nodes: dict[int, Tensor] = {}
+    kernel_nodes: list[tuple[int, int, Tensor]] = []  # (first line, last line, node)
     for k, node in enumerate(order):
         if node in namer.names:
             continue
         if node.op.name == "constant":
-            lines.append(f"    {namer.fresh(node, f'c{k}')} = "
-                         f"{_constant_source(node, namer.names[node], namespace)}")
+            body.append(f"    {namer.fresh(node, f'c{k}')} = "
+                        f"{_constant_source(node, namer.names[node], namespace)}")
             continue
-        out = namer.fresh(node, f"v{k}")
         inputs = [namer.names[i] for i in node.inputs]
-        attrs = {key: _attr_source(key, v, namespace) for key, v in node.attrs}
-        lines.append(f"    {out} = {node.op.emit(inputs, attrs)}{_location_comment(node)}")
-        line_nodes[len(lines)] = node
-        dead = [namer.names[i] for i in dict.fromkeys(node.inputs)
-                if last_use.get(i) == k and i not in roots and i.op.name != "constant"
-                and i not in graph.inputs and i.op.name != "param"]
+        if node.op.name == "fused":
+            expr = _kernel_call(node, inputs, memory, namer, namespace, kernels, kernel_nodes)
+        else:
+            attrs = {key: _attr_source(key, v, namespace) for key, v in node.attrs}
+            expr = node.op.emit(inputs, attrs)
+        body.append(f"    {namer.fresh(node, f'v{k}')} = {expr}{_location_comment(node)}")
+        body_nodes[len(body)] = node
+        dead = [namer.names[i] for i in dies_at.get(k, ())]
         if dead:
-            lines.append(f"    del {', '.join(dead)}")
+            body.append(f"    del {', '.join(dead)}")
     outputs = [namer.names[o] for o in graph.outputs]
     updates = [namer.names[v] for _, v in graph.updates]
-    lines.append(f"    return ({''.join(o + ', ' for o in outputs)}), "
-                 f"({''.join(u + ', ' for u in updates)})")
+    body.append(f"    return ({''.join(o + ', ' for o in outputs)}), "
+                f"({''.join(u + ', ' for u in updates)})")
+
+    kernel_lines = "".join(kernels).splitlines()
+    offset = len(kernel_lines) + (1 if kernel_lines else 0)
+    line_nodes = {line + offset: node for line, node in body_nodes.items()}
+    for first, last, node in kernel_nodes:
+        line_nodes.update({line: node for line in range(first, last + 1)})
+    source = "\n".join(kernel_lines + ([""] if kernel_lines else []) + body) + "\n"
     filename = f"<graphc-numpy-{next(_COUNTER)}>"
-    return Program("\n".join(lines) + "\n", namespace, filename, line_nodes)
+    return Program(source, namespace, filename, line_nodes)
+
+
+def _kernel_call(node: Tensor, inputs: list[str], memory: MemoryPlan, namer: _Namer,
+                 namespace: dict[str, Any], kernels: list[str],
+                 kernel_nodes: list[tuple[int, int, Tensor]]) -> str:
+    """Emit the kernel function of a fused node; return the call writing its result."""
+    attrs = node.attr
+    base = re.sub(r"\W", "_", attrs["kernel"], flags=re.ASCII) or "fused"
+    kernel = namer.fresh(object(), base if base.isidentifier() else f"k_{base}")  # type: ignore[arg-type]
+    buffer = memory.out_buffer.get(node)
+    out_input = node.inputs.index(buffer) if node in memory.in_place else None
+    source = kernel_source(kernel, attrs, [i.dtype for i in node.inputs], out_input)
+    first = sum(k.count("\n") for k in kernels) + 1
+    kernels.append(source + "\n")  # a blank line between kernels
+    kernel_nodes.append((first, first + source.count("\n"), node))
+    if "_erf(" in source:
+        from scipy.special import erf  # scipy loads only for kernels that need it
+
+        namespace["_erf"] = erf
+    if buffer is not None:
+        out = namer.names[buffer]
+    else:
+        out = f"np.empty({_attr_source('shape', attrs['shape'], namespace)}, {attrs['dtype']!r})"
+    return f"{kernel}({', '.join([*inputs, out])})"
 
 
 def _constant_source(node: Tensor, name: str, namespace: dict[str, Any]) -> str:

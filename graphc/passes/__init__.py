@@ -23,7 +23,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from graphc.graph import Graph, toposort
-from graphc.passes import canonicalize, inference, specialize, stabilize  # noqa: F401 - rules
+
+# the rule modules register their rules when imported
+from graphc.passes import canonicalize as _canonicalize  # noqa: F401
+from graphc.passes import inference as _inference  # noqa: F401
+from graphc.passes import specialize as _specialize  # noqa: F401
+from graphc.passes import stabilize as _stabilize  # noqa: F401
 from graphc.passes.engine import RULES, RewriteError, Rule, rewrite, rule, rules_in
 from graphc.passes.report import PassReport, Report
 from graphc.tensor import Tensor

@@ -27,8 +27,8 @@ from typing import Any
 
 from graphc.errors import GraphcError
 from graphc.graph import Graph, toposort
-from graphc.passes.report import PassReport
 from graphc.passes.pattern import Bindings, instantiate, match, root_op
+from graphc.passes.report import PassReport
 from graphc.tensor import Tensor, built_as, make_node
 from graphc.types import broadcast_shapes
 
@@ -168,7 +168,9 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
                                    f"{', '.join(history[-8:])}")
 
     current = graph
-    for sweep in range(1, MAX_SWEEPS + 1):
+    sweep = 0
+    while sweep < MAX_SWEEPS:
+        sweep += 1
         memo: dict[Tensor, Tensor] = {}
         changes = 0
         for node in toposort(current.roots):
@@ -179,7 +181,7 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
                         tuple((p, memo[v]) for p, v in current.updates))
         if changes == 0:
             break
-    else:
+    if changes:
         raise RewriteError(f"{name}: no fixed point after {MAX_SWEEPS} sweeps; rules that "
                            f"fired most: {', '.join(n for n, _ in fired.most_common(5))}")
     return current, PassReport(name, fired, before, len(current),

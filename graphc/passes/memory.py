@@ -1,0 +1,125 @@
+"""Memory planning: liveness of every value and which buffers kernels may overwrite.
+
+Backends run the nodes of a graph in one order (its ``toposort``). The plan says,
+for that order,
+
+* ``last_use``: the position of each value's last reader (values the caller gets
+  back, outputs and update values, live to the end);
+* ``out_buffer``: for each fused kernel, an array it may write its result into
+  instead of allocating one: the buffer of one of its own inputs that dies with
+  it (the kernel then computes in place), or of a value that died earlier with
+  the same shape and dtype.
+
+A buffer may be overwritten only when nothing can still read it, through any
+alias: ops that may return a view of an input (reshape, transpose, slicing, ...)
+extend the life of the buffers they view. Only arrays the program allocated
+itself ("fresh" values) are ever overwritten, never inputs, params or constants.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from graphc.graph import Graph
+from graphc.ops.elementwise import Elementwise
+from graphc.tensor import Tensor
+from graphc.types import FLOAT_DTYPES
+
+#: Ops whose result is always a newly allocated array, never a view of an input (checked
+#: against their reference implementations; einsum, for one, returns views of diagonals).
+FRESH_OPS = frozenset(("fused", "dense", "matmul", "sum", "max", "min", "prod", "cast",
+                       "full_like"))
+
+END = 1 << 62  # the position of "after the graph": outputs live until then
+
+
+def is_fresh(node: Tensor) -> bool:
+    """Is ``node``'s value a new array the program owns?"""
+    if isinstance(node.op, Elementwise):
+        return node.op.name != "identity"
+    return node.op.name in FRESH_OPS
+
+
+@dataclass
+class MemoryPlan:
+    """Liveness and buffer reuse for one execution order."""
+
+    order: list[Tensor]
+    last_use: dict[Tensor, int]
+    out_buffer: dict[Tensor, Tensor] = field(default_factory=dict)
+    in_place: set[Tensor] = field(default_factory=set)  # kernels that overwrite an input
+
+    @property
+    def reused(self) -> int:
+        """How many kernel results go into an existing buffer."""
+        return len(self.out_buffer)
+
+
+def plan(graph: Graph, order: list[Tensor] | None = None) -> MemoryPlan:
+    """The memory plan of ``graph`` run in ``order`` (default: its toposort)."""
+    order = order or graph.toposort()
+    position = {node: k for k, node in enumerate(order)}
+    last_use: dict[Tensor, int] = {}
+    for k, node in enumerate(order):
+        for i in node.inputs:
+            last_use[i] = k
+    for root in graph.roots:
+        last_use[root] = END
+
+    # buffers[n]: the fresh arrays n's value may share memory with
+    buffers: dict[Tensor, frozenset[Tensor]] = {}
+    buffer_end: dict[Tensor, int] = {}
+    for node in order:
+        if not node.inputs:
+            buffers[node] = frozenset()
+        elif is_fresh(node):
+            buffers[node] = frozenset((node,))
+        else:
+            buffers[node] = frozenset().union(*(buffers[i] for i in node.inputs))
+        end = last_use.get(node, position[node])
+        for b in buffers[node]:
+            buffer_end[b] = max(buffer_end.get(b, -1), end)
+
+    freed_at: dict[int, list[Tensor]] = defaultdict(list)
+    for b, end in buffer_end.items():
+        if end != END and _reusable(b):
+            freed_at[end].append(b)
+
+    result = MemoryPlan(order, last_use)
+    pool: dict[tuple, list[Tensor]] = defaultdict(list)
+    for k, node in enumerate(order):
+        if node.op.name == "fused" and _reusable_key(_needed(node)):
+            key = _needed(node)
+            dying = [i for i in node.inputs
+                     if buffer_end.get(i) == k and _provided(i) == key and _reusable(i)
+                     and all(i not in buffers[j] for j in node.inputs if j is not i)]
+            if dying:
+                result.out_buffer[node] = dying[0]
+                result.in_place.add(node)
+                freed_at[k].remove(dying[0])  # taken: not released into the pool
+            elif pool[key]:
+                result.out_buffer[node] = pool[key].pop()
+        for b in freed_at.get(k, ()):
+            pool[_provided(b)].append(b)
+    return result
+
+
+def _needed(node: Tensor) -> tuple:
+    """The buffer a kernel writes: its whole iteration space (before any reduction)."""
+    return tuple(node.attr["shape"]), node.attr["dtype"]
+
+
+def _provided(node: Tensor) -> tuple:
+    """The buffer a value occupies."""
+    return tuple(node.shape), node.dtype
+
+
+def _reusable_key(key: tuple) -> bool:
+    """Non-scalar float or bool arrays (0-d results may be NumPy scalars, not arrays)."""
+    shape, dtype = key
+    return len(shape) > 0 and (dtype in FLOAT_DTYPES or dtype == "bool")
+
+
+def _reusable(node: Tensor) -> bool:
+    return is_fresh(node) and _reusable_key(_provided(node))
