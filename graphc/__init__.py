@@ -20,6 +20,7 @@ from graphc.errors import (
 from graphc.graph import Graph, toposort
 from graphc.ops.activations import *  # noqa: F403
 from graphc.ops.conv import *  # noqa: F403
+from graphc.ops.dense import *  # noqa: F403
 from graphc.ops.elementwise import *  # noqa: F403
 from graphc.ops.indexing import *  # noqa: F403
 from graphc.ops.linalg import *  # noqa: F403

@@ -25,7 +25,8 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
     inputs : sequence of Tensor
         The ``gx.input`` tensors, in the order the callable takes its arguments.
     outputs : Tensor or sequence of Tensor
-        What the callable returns: one array for a single tensor, else a tuple.
+        What the callable returns: an array for a single tensor, a tuple for a sequence
+        (``[y]`` gives a 1-tuple, as it would from JAX or PyTorch).
     updates : mapping of Param to Tensor, optional
         Training updates ``param ← value``, applied after the outputs are computed
         and only if the whole call succeeds.
@@ -55,7 +56,7 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
     graph = Graph.build(inputs, [outputs] if single else list(outputs), updates)
     if mode == "inference" and graph.updates:
         raise CompileError("mode='inference' compiles no updates; leave `updates` out")
-    key = (graph, backend, level, mode == "inference", tuple(sorted(exclude)))
+    key = (graph, backend, level, mode == "inference", tuple(sorted(exclude)), single)
     # inference freezes params' current values into the code, so it is never cached
     fn = _lower.__wrapped__(*key) if mode == "inference" else _lower(*key)
     return (fn, fn.report) if explain else fn
@@ -63,12 +64,13 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
 
 @lru_cache(maxsize=256)
 def _lower(graph: Graph, backend: str, level: int, inference: bool,
-           exclude: tuple[str, ...]) -> Compiled:
+           exclude: tuple[str, ...], single: bool) -> Compiled:
     from graphc import backends
     from graphc.passes import run_pipeline
 
     optimized, report = run_pipeline(graph, level=level, inference=inference, exclude=exclude)
     fn = backends.get(backend)(optimized)
     fn.report = report
+    fn.single = single
     fn.unoptimized = graph
     return fn

@@ -24,9 +24,9 @@ Runner = Callable[[list[np.ndarray], list[np.ndarray], dict[str, int]],
 class Compiled:
     """A compiled graph: call it with one array per input, in order.
 
-    Returns the single output as an array, several as a tuple. Updates are applied
-    to the params after every output is computed; if anything fails, no param
-    changes.
+    Returns an array when compiled for one tensor, else a tuple (of one, for ``[y]``).
+    Updates are applied to the params after every output is computed; if anything
+    fails, no param changes.
     """
 
     def __init__(self, graph: Graph, run: Runner, backend: str) -> None:
@@ -37,6 +37,8 @@ class Compiled:
         self._updated = [p for p, _ in graph.updates]
         #: The optimizer's report and the graph before optimization (set by ``gx.compile``).
         self.report = None
+        #: Was it compiled for one tensor (return an array) or a sequence (a tuple)?
+        self.single = len(graph.outputs) == 1
         self.unoptimized = graph
 
     def __repr__(self) -> str:
@@ -55,7 +57,7 @@ class Compiled:
         outputs = [_detached(np.asarray(o), self._params) for o in outputs]
         if self._updated:
             self._commit([_detached(np.asarray(v), self._updated) for v in new_values])
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return outputs[0] if self.single else tuple(outputs)
 
     def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
         inputs = self.graph.inputs

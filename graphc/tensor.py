@@ -105,7 +105,7 @@ class Tensor:
         """Evaluate this tensor with the numpy backend, feeding ``{input: array}``."""
         from graphc.compile import compile as compile_graph
         feed = dict(feed or {})
-        fn = compile_graph(inputs=list(feed), outputs=[self], backend="numpy")
+        fn = compile_graph(inputs=list(feed), outputs=self, backend="numpy")
         return fn(*feed.values())
 
     # -- operators: the arithmetic lives in graphc.ops; these are only spellings ---------------

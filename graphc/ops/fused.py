@@ -11,8 +11,6 @@ with ``out=`` buffers, the LLVM backend as one loop.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from graphc.ops.base import Op

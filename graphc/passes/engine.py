@@ -12,6 +12,11 @@ replacement creates are visited by the next sweep; sweeps repeat until one
 fires nothing. A sweep is linear in the graph, and a rule set that does not
 terminate raises ``RewriteError`` naming the rules that kept firing.
 
+A function rule also finds ``bindings["uses"]``: how many consumers each node of
+the graph has (a graph output counts as one; an upper bound, exact at the start
+of each sweep), so that a rule fusing a node into its consumer can check that the
+consumer is the only one and the fused node will not be computed alongside it.
+
 Every replacement must have the matched node's type. One whose dtype differs is
 cast; one whose shape only broadcasts to it is broadcast (``x * ones → x`` when
 ``x`` is smaller); any other mismatch declines the rewrite.
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +61,16 @@ class Rule:
     when: Callable[[Bindings], bool] | None = None
     doc: str = ""
 
-    def apply(self, node: Tensor) -> Tensor | None:
-        """The replacement of ``node``, or ``None`` when the rule does not apply."""
+    def apply(self, node: Tensor, uses: Mapping[Tensor, int] | None = None) -> Tensor | None:
+        """The replacement of ``node``, or ``None`` when the rule does not apply.
+        ``uses`` counts consumers in the graph being rewritten (none known: empty)."""
         bindings = match(self.pattern, node)
-        if bindings is None or (self.when is not None and not self.when(bindings)):
+        if bindings is None:
             return None
+        bindings["uses"] = {} if uses is None else uses
         bindings["node"] = node
+        if self.when is not None and not self.when(bindings):
+            return None
         with built_as(node):
             if callable(self.replacement):  # patterns are not callable; functions are
                 new = self.replacement(bindings)
@@ -150,12 +159,12 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
             found = candidates[op_name] = by_op.get(op_name, []) + anywhere
         return found
 
-    def rewrite_at(node: Tensor) -> tuple[Tensor, int]:
+    def rewrite_at(node: Tensor, uses: Counter) -> tuple[Tensor, int]:
         count = 0
         history: list[str] = []
         while True:
             for r in rules_for(node.op.name):
-                new = r.apply(node)
+                new = r.apply(node, uses)
                 if new is not None and new is not node:
                     fired[r.name] += 1
                     history.append(r.name)
@@ -173,10 +182,18 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
         sweep += 1
         memo: dict[Tensor, Tensor] = {}
         changes = 0
-        for node in toposort(current.roots):
-            new, n = rewrite_at(rebuild(node, tuple(memo[i] for i in node.inputs)))
+        order = toposort(current.roots)
+        uses = Counter(i for node in order for i in node.inputs) + Counter(current.roots)
+        counted = set(order)  # nodes whose references to their inputs are in `uses`
+        for node in order:
+            new, n = rewrite_at(rebuild(node, tuple(memo[i] for i in node.inputs)), uses)
             memo[node] = new
             changes += n
+            if new is not node:  # node's consumers now read new
+                uses[new] += uses[node]
+                if n:  # and the nodes rules built read their inputs
+                    _count_references(new, uses, counted)
+                counted.add(new)
         current = Graph(current.inputs, tuple(memo[o] for o in current.outputs),
                         tuple((p, memo[v]) for p, v in current.updates))
         if changes == 0:
@@ -186,3 +203,14 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
                            f"fired most: {', '.join(n for n, _ in fired.most_common(5))}")
     return current, PassReport(name, fired, before, len(current),
                                time.perf_counter() - start, sweep)
+
+
+def _count_references(new: Tensor, uses: Counter, counted: set[Tensor]) -> None:
+    """Add the input references of ``new`` and of every node below it not yet counted."""
+    stack = [new]
+    while stack:
+        node = stack.pop()
+        if node not in counted:
+            counted.add(node)
+            uses.update(node.inputs)
+            stack.extend(node.inputs)

@@ -8,8 +8,9 @@ producer is examined. A producer joins the group when
 * it is elementwise with the group's shape and compute dtype, and
 * every consumer of it is an exclusive member of the group (it then disappears
   into the kernel), or it is cheap (no transcendental function), in which case
-  it is recomputed in the kernel and also kept for its other consumers; an
-  expensive producer (exp, log, tanh, ...) is never computed twice.
+  it is recomputed in the kernel and also kept for its other consumers (one op
+  deep: its own producers are kernel inputs); an expensive producer (exp, log,
+  tanh, ...) is never computed twice.
 
 ``broadcast_to`` nodes of the group's shape join for free (the kernel
 broadcasts its inputs), and 0-d constants become literals of the body. A
@@ -36,11 +37,14 @@ from graphc.ops.scalar import Arg, Instr, Program
 from graphc.passes.engine import rebuild
 from graphc.passes.pattern import constant_value
 from graphc.passes.report import PassReport
-from graphc.tensor import Tensor
+from graphc.tensor import Tensor, built_as
 from graphc.types import FLOAT_DTYPES
 
 #: Scalar primitives costly enough that a kernel must never compute them twice.
 EXPENSIVE = frozenset(("exp", "log", "log1p", "expm1", "tanh", "erf", "sin", "cos", "pow"))
+
+#: The most ops one kernel holds (keeps kernels, and the time to build them, bounded).
+MAX_MEMBERS = 64
 
 #: Distinct op names that go into a kernel's name before it is cut short.
 NAME_OPS = 4
@@ -160,9 +164,15 @@ def _grow(group: Group, consumers, position, external) -> None:
             continue                      # what it broadcasts stays a kernel input
         if compute_dtype(p) not in (group.compute, "") or p.dtype not in (group.compute, "bool"):
             continue
-        if exclusive or is_cheap(p):
-            group.members[p] = exclusive
+        if len(group.members) >= MAX_MEMBERS:
+            break
+        if exclusive:
+            group.members[p] = True
             push_inputs(p)
+        elif is_cheap(p):
+            # recomputed here and kept for its other readers; its own producers stay
+            # kernel inputs, so recomputation is one op deep and never snowballs
+            group.members[p] = False
 
 
 def _kernel(group: Group, memo: dict[Tensor, Tensor], position: dict[Tensor, int],
@@ -205,9 +215,10 @@ def _kernel(group: Group, memo: dict[Tensor, Tensor], position: dict[Tensor, int
     if group.reduce:
         name += f"_{group.reduce[0]}"
     outside = tuple(memo[t] for t in inputs)
-    return fused(outside, kernel=f"fused_{name}_{number}", program=program, shape=group.shape,
-                 dtype=body_root.dtype, compute=group.compute or "float64",
-                 reduce=group.reduce)
+    with built_as(group.root):  # the kernel points at the user's line of its root op
+        return fused(outside, kernel=f"fused_{name}_{number}", program=program,
+                     shape=group.shape, dtype=body_root.dtype,
+                     compute=group.compute or "float64", reduce=group.reduce)
 
 
 __all__ = ["fuse", "EXPENSIVE", "is_cheap", "compute_dtype"]

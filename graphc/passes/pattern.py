@@ -105,11 +105,23 @@ def is_constant_equal_to(node: Tensor, number: float) -> bool:
 
 def match(pattern: Any, node: Any, bindings: Bindings | None = None) -> Bindings | None:
     """Bindings under which ``pattern`` equals ``node``, or ``None``."""
-    found = dict(bindings or {})
+    found = dict(bindings) if bindings else {}
     return found if _match(pattern, node, found) else None
 
 
 def _match(pattern: Any, node: Any, found: Bindings) -> bool:
+    """Match, adding bindings to ``found``; on failure ``found`` may hold partial ones
+    (callers that try alternatives roll back, see ``_match_all``)."""
+    if isinstance(pattern, Pat):
+        if not isinstance(node, Tensor) or node.op.name != pattern.op \
+                or len(node.inputs) != len(pattern.args):
+            return False
+        if pattern.attrs and not _match_attrs(pattern, node, found):
+            return False
+        if pattern.op in COMMUTATIVE and len(pattern.args) == 2:
+            return _match_all(pattern.args, node.inputs, found) or \
+                _match_all(pattern.args[::-1], node.inputs, found)
+        return _match_all(pattern.args, node.inputs, found)
     if isinstance(pattern, Var):
         if pattern.name in found:
             return found[pattern.name] is node or (
@@ -118,16 +130,6 @@ def _match(pattern: Any, node: Any, found: Bindings) -> bool:
             return False
         found[pattern.name] = node
         return True
-    if isinstance(pattern, Pat):
-        if not isinstance(node, Tensor) or node.op.name != pattern.op:
-            return False
-        if len(node.inputs) != len(pattern.args) or not _match_attrs(pattern, node, found):
-            return False
-        if _match_all(pattern.args, node.inputs, found):
-            return True
-        if pattern.op in COMMUTATIVE and len(pattern.args) == 2:
-            return _match_all(pattern.args[::-1], node.inputs, found)
-        return False
     if isinstance(pattern, bool | int | float):
         if isinstance(node, Tensor):
             return is_constant_equal_to(node, pattern)
@@ -136,11 +138,14 @@ def _match(pattern: Any, node: Any, found: Bindings) -> bool:
 
 
 def _match_all(patterns: tuple, nodes: tuple, found: Bindings) -> bool:
-    trial = dict(found)
-    if all(_match(p, n, trial) for p, n in zip(patterns, nodes, strict=True)):
-        found.update(trial)
-        return True
-    return False
+    """Match pairwise; on failure, undo the bindings this call added."""
+    before = len(found)
+    for p, n in zip(patterns, nodes):  # noqa: B905 - lengths checked by the caller
+        if not _match(p, n, found):
+            for key in list(found)[before:]:  # dicts keep insertion order
+                del found[key]
+            return False
+    return True
 
 
 def _match_attrs(pattern: Pat, node: Tensor, found: Bindings) -> bool:

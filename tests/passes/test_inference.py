@@ -9,6 +9,7 @@ import pytest
 
 import graphc as gx
 from graphc.graph import Graph
+from graphc.ops.fused import Composite
 from graphc.passes import run_pipeline
 from tests.passes.rules import check_rule, ops_in
 
@@ -27,13 +28,14 @@ def param(name: str, *shape: int, dtype: str = "float64", positive: bool = False
 
 
 def primitive_ops(graph: Graph) -> Counter:
-    """How many nodes of each op ``graph`` computes, a fused kernel counted as the
-    primitive ops it stands for; leaves (inputs, constants) are left out."""
+    """How many nodes of each op ``graph`` computes, a composite (fused kernel, dense
+    layer) counted as the primitive ops it stands for; leaves (inputs, constants) are left out."""
     counts: Counter = Counter()
     for node in graph.toposort():
-        if node.op.name == "fused":
+        if isinstance(node.op, Composite):  # a fused kernel or a dense layer
+            outside = set(gx.toposort(node.inputs))  # what the composite reads
             inside = gx.toposort([node.op.expand(node)])
-            counts.update(n.op.name for n in inside if n.inputs and n not in node.inputs)
+            counts.update(n.op.name for n in inside if n.inputs and n not in outside)
         elif node.inputs:
             counts[node.op.name] += 1
     return counts

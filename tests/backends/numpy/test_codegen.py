@@ -169,7 +169,7 @@ def test_symbolic_dims_are_read_from_dims_in_the_source():
 def test_random_streams_are_per_key_and_advance_per_call():
     x = gx.input("x", (4,), "float64")
     f = gx.compile([x], gx.uniform_like(x, key=7))
-    g = gx.compile([x], [gx.uniform_like(x, key=7) * 1.0])
+    g = gx.compile([x], gx.uniform_like(x, key=7) * 1.0)
     first, second = f(np.zeros(4)), f(np.zeros(4))
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(g(np.zeros(4)), first)  # same key, fresh function
