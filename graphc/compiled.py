@@ -56,7 +56,10 @@ class Compiled:
         # changes, so a swap ``{a: b, b: a}`` does not read an overwritten ``b``.
         outputs = [_detached(np.asarray(o), self._params) for o in outputs]
         if self._updated:
-            self._commit([_detached(np.asarray(v), self._updated) for v in new_values])
+            # a backend may have written a new value into the param's own array (an
+            # in-place optimizer step, run after everything else): nothing to copy then
+            self._commit([v if v is p.value else _detached(np.asarray(v), self._updated)
+                          for p, v in zip(self._updated, new_values, strict=True)])
         return outputs[0] if self.single else tuple(outputs)
 
     def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
@@ -100,7 +103,8 @@ class Compiled:
                                     f"{value.shape}, expected {param.shape}; no param changed")
             checked.append((param, value))
         for param, value in checked:  # only now that every update is known to fit
-            param._assign(value)
+            if value is not param.value:
+                param._assign(value)
 
 
 _MISSING = object()

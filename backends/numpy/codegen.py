@@ -94,8 +94,8 @@ class _Namer:
 def generate(graph: Graph, name: str = "graph") -> Program:
     """Emit ``def graph(<inputs>, <params>, dims): ... return outputs, new_params``,
     preceded by one function per fused kernel."""
-    order = graph.toposort()
-    memory = plan_memory(graph, order)
+    memory = plan_memory(graph)
+    order = memory.order
     namer = _Namer()
     args = [namer.fresh(i, identifier(i.name, "x")) for i in graph.inputs]
     args += [namer.fresh(p, identifier(p.name, "p")) for p in graph.params]

@@ -93,7 +93,9 @@ def kernel_source(name: str, node_attrs: dict[str, Any], input_dtypes: list[str]
     for k, (dest, op, args) in enumerate(program.instrs):
         srcs = [source(a) for a in args]
         if op == "where":
-            kind = kind_of[args[1]] if isinstance(args[1], str) else "f"
+            # bool only when both branches are: a float branch makes the result float
+            kind = "b" if all(isinstance(a, str) and kind_of[a] == "b" for a in args[1:]) \
+                else "f"
             branch = register.get(args[2]) if isinstance(args[2], str) else None
             reg = branch if branch is not None and last_use.get(args[2]) == k \
                 and args[2] != program.result and branch not in srcs[:2] else None

@@ -15,7 +15,7 @@ import numpy as np
 
 from graphc.ops.base import Op
 from graphc.ops.scalar import Program
-from graphc.tensor import Tensor
+from graphc.tensor import Tensor, make_node
 from graphc.types import TensorType, broadcast_shapes
 
 #: Reductions a fused kernel may end with (the elementwise body is their prologue).
@@ -63,6 +63,9 @@ class Fused(Composite):
         kind, axes, keepdims = reduce
         if kind not in FUSED_REDUCTIONS:
             raise ValueError(f"unknown fused reduction {kind!r}")
+        if tuple(sorted(set(axes))) != tuple(axes) or any(not 0 <= a < len(shape) for a in axes):
+            raise ValueError(f"reduction axes {axes} must be sorted, distinct, each an axis of "
+                             f"the kernel shape {tuple(shape)}")
         return TensorType(reduced_shape(tuple(shape), axes, keepdims), dtype)
 
     def impl(self, *arrays: np.ndarray, kernel: str, program: Program, shape: tuple,
@@ -101,4 +104,14 @@ def fused(inputs: tuple[Tensor, ...], *, kernel: str, program: Program, shape: t
                  compute=compute, reduce=reduce)
 
 
-__all__ = ["Composite", "Fused", "fused", "FUSED_REDUCTIONS", "input_name"]
+def fused_unchecked(inputs: tuple[Tensor, ...], *, kernel: str, program: Program, shape: tuple,
+                    dtype: str, compute: str, reduce: tuple | None,
+                    out_type: TensorType) -> Tensor:
+    """``fused(...)`` for the fusion pass, which already knows the node's type: no type
+    rule runs (it costs more than the rest of building a kernel on large graphs)."""
+    attrs = (("compute", compute), ("dtype", dtype), ("kernel", kernel), ("program", program),
+             ("reduce", reduce), ("shape", tuple(shape)))
+    return make_node(FUSED, inputs, attrs, out_type)
+
+
+__all__ = ["Composite", "Fused", "fused", "fused_unchecked", "FUSED_REDUCTIONS", "input_name"]

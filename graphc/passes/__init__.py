@@ -44,6 +44,10 @@ def run_pipeline(graph: Graph, *, level: int = DEFAULT_LEVEL, inference: bool = 
     if level not in (0, 1, 2, 3):
         raise ValueError(f"optimization level must be 0, 1, 2 or 3, got {level!r}")
     exclude = tuple(exclude)
+    unknown = set(exclude) - set(RULES) - {"fuse"}
+    if unknown:
+        raise ValueError(f"exclude names unknown rules: {sorted(unknown)}")
+    rule_names = tuple(name for name in exclude if name != "fuse")
     report = Report()
     phases: list[tuple[str, ...]] = []
     if inference:
@@ -53,7 +57,7 @@ def run_pipeline(graph: Graph, *, level: int = DEFAULT_LEVEL, inference: bool = 
     if level >= 2:
         phases += [("stabilize", "canonicalize"), ("specialize", "canonicalize")]
     for phase in phases:
-        graph, step = rewrite(graph, rules_in(phase, exclude), name=phase[0])
+        graph, step = rewrite(graph, rules_in(phase, rule_names), name=phase[0])
         report.passes.append(step)
     if level >= 3 and "fuse" not in exclude:
         graph, step = fusion.fuse(graph)

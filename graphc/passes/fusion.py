@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from graphc.graph import Graph, toposort
 from graphc.ops.elementwise import Elementwise
-from graphc.ops.fused import FUSED_REDUCTIONS, fused, input_name
+from graphc.ops.fused import FUSED_REDUCTIONS, fused_unchecked, input_name
 from graphc.ops.scalar import Arg, Instr, Program
 from graphc.passes.engine import rebuild
 from graphc.passes.pattern import constant_value
@@ -106,22 +106,35 @@ def fuse(graph: Graph) -> tuple[Graph, PassReport]:
         groups[node] = group
         absorbed.update(m for m, exclusive in group.members.items() if exclusive)
         # the kernel reads its inputs: a later (upstream) group may not swallow them
-        external.update(i for m in group.members for i in m.inputs if i not in group.members)
-        fired["fuse_reduction" if group.reduce else "fuse_elementwise"] += 1
-        fired["recompute_cheap"] += sum(1 for e in group.members.values() if not e)
+        external.update(_kernel_inputs(group))
 
+    # A node every reader recomputes is dead: find what the new graph still reads.
+    live = set(graph.roots)
+    for node in reversed(order):
+        if node in live:
+            live.update(_kernel_inputs(groups[node]) if node in groups else node.inputs)
     memo: dict[Tensor, Tensor] = {}
     count = 0
     for node in order:
+        if node not in live:
+            continue
         if node in groups:
-            memo[node] = _kernel(groups[node], memo, position, count)
+            group = groups[node]
+            memo[node] = _kernel(group, memo, position, count)
             count += 1
-        elif node not in absorbed:
+            fired["fuse_reduction" if group.reduce else "fuse_elementwise"] += 1
+            fired["recompute_cheap"] += sum(1 for e in group.members.values() if not e)
+        else:
             memo[node] = rebuild(node, tuple(memo[i] for i in node.inputs))
     new = Graph(graph.inputs, tuple(memo[o] for o in graph.outputs),
                 tuple((p, memo[v]) for p, v in graph.updates))
     fired = Counter({k: v for k, v in fired.items() if v})
     return new, PassReport("fuse", fired, len(graph), len(new), time.perf_counter() - start)
+
+
+def _kernel_inputs(group: Group) -> set[Tensor]:
+    """What a group's kernel reads from outside it."""
+    return {i for m in group.members for i in m.inputs if i not in group.members}
 
 
 def _start_group(node: Tensor, consumers, external) -> Group | None:
@@ -216,9 +229,10 @@ def _kernel(group: Group, memo: dict[Tensor, Tensor], position: dict[Tensor, int
         name += f"_{group.reduce[0]}"
     outside = tuple(memo[t] for t in inputs)
     with built_as(group.root):  # the kernel points at the user's line of its root op
-        return fused(outside, kernel=f"fused_{name}_{number}", program=program,
-                     shape=group.shape, dtype=body_root.dtype,
-                     compute=group.compute or "float64", reduce=group.reduce)
+        return fused_unchecked(outside, kernel=f"fused_{name}_{number}", program=program,
+                               shape=group.shape, dtype=body_root.dtype,
+                               compute=group.compute or "float64", reduce=group.reduce,
+                               out_type=group.root.type)
 
 
 __all__ = ["fuse", "EXPENSIVE", "is_cheap", "compute_dtype"]

@@ -8,7 +8,9 @@ for that order,
 * ``out_buffer``: for each fused kernel, an array it may write its result into
   instead of allocating one: the buffer of one of its own inputs that dies with
   it (the kernel then computes in place), or of a value that died earlier with
-  the same shape and dtype.
+  the same shape and dtype;
+* ``updates_in_place``: training updates whose kernel writes straight into the
+  param's array (scheduled last, so every other reader has run).
 
 A buffer may be overwritten only when nothing can still read it, through any
 alias: ops that may return a view of an input (reshape, transpose, slicing, ...)
@@ -49,6 +51,8 @@ class MemoryPlan:
     last_use: dict[Tensor, int]
     out_buffer: dict[Tensor, Tensor] = field(default_factory=dict)
     in_place: set[Tensor] = field(default_factory=set)  # kernels that overwrite an input
+    #: update kernels that write into their param's own array (new value → param)
+    updates_in_place: dict[Tensor, Tensor] = field(default_factory=dict)
 
     @property
     def reused(self) -> int:
@@ -56,9 +60,13 @@ class MemoryPlan:
         return len(self.out_buffer)
 
 
-def plan(graph: Graph, order: list[Tensor] | None = None) -> MemoryPlan:
-    """The memory plan of ``graph`` run in ``order`` (default: its toposort)."""
-    order = order or graph.toposort()
+def plan(graph: Graph) -> MemoryPlan:
+    """The memory plan of ``graph``: its execution order, liveness and buffer reuse."""
+    order = graph.toposort()
+    buffers = _aliases(order)
+    in_place_updates = _in_place_updates(graph, order, buffers)
+    if in_place_updates:  # they read params others may still read: run them last
+        order = [n for n in order if n not in in_place_updates] + list(in_place_updates)
     position = {node: k for k, node in enumerate(order)}
     last_use: dict[Tensor, int] = {}
     for k, node in enumerate(order):
@@ -67,29 +75,25 @@ def plan(graph: Graph, order: list[Tensor] | None = None) -> MemoryPlan:
     for root in graph.roots:
         last_use[root] = END
 
-    # buffers[n]: the fresh arrays n's value may share memory with
-    buffers: dict[Tensor, frozenset[Tensor]] = {}
     buffer_end: dict[Tensor, int] = {}
     for node in order:
-        if not node.inputs:
-            buffers[node] = frozenset()
-        elif is_fresh(node):
-            buffers[node] = frozenset((node,))
-        else:
-            buffers[node] = frozenset().union(*(buffers[i] for i in node.inputs))
         end = last_use.get(node, position[node])
         for b in buffers[node]:
             buffer_end[b] = max(buffer_end.get(b, -1), end)
-
     freed_at: dict[int, list[Tensor]] = defaultdict(list)
     for b, end in buffer_end.items():
         if end != END and _reusable(b):
             freed_at[end].append(b)
 
-    result = MemoryPlan(order, last_use)
+    result = MemoryPlan(order, last_use, updates_in_place=in_place_updates)
     pool: dict[tuple, list[Tensor]] = defaultdict(list)
     for k, node in enumerate(order):
-        if node.op.name == "fused" and _reusable_key(_needed(node)):
+        if node in in_place_updates:
+            param = in_place_updates[node]
+            result.out_buffer[node] = param
+            if param in node.inputs:
+                result.in_place.add(node)
+        elif node.op.name == "fused" and _reusable_key(_needed(node)):
             key = _needed(node)
             dying = [i for i in node.inputs
                      if buffer_end.get(i) == k and _provided(i) == key and _reusable(i)
@@ -103,6 +107,52 @@ def plan(graph: Graph, order: list[Tensor] | None = None) -> MemoryPlan:
         for b in freed_at.get(k, ()):
             pool[_provided(b)].append(b)
     return result
+
+
+def _aliases(order: list[Tensor]) -> dict[Tensor, frozenset[Tensor]]:
+    """For each node, the arrays its value may share memory with: itself when fresh, a
+    param's own array for a param, else whatever its inputs may share."""
+    buffers: dict[Tensor, frozenset[Tensor]] = {}
+    for node in order:
+        if not node.inputs:
+            buffers[node] = frozenset((node,)) if node.op.name == "param" else frozenset()
+        elif is_fresh(node):
+            buffers[node] = frozenset((node,))
+        else:
+            buffers[node] = frozenset().union(*(buffers[i] for i in node.inputs))
+    return buffers
+
+
+def _in_place_updates(graph: Graph, order: list[Tensor],
+                      buffers: dict[Tensor, frozenset[Tensor]]) -> dict[Tensor, Tensor]:
+    """Update kernels that may write straight into their param's array (an optimizer
+    step ``w ← w − lr·g`` without a new array and a copy), run after everything else.
+
+    Legal when the new value is an elementwise kernel of the param's type read by nothing
+    else; no output or other new value may share the param's memory; the kernel reads
+    the param only directly (never through a view, which the writes would overtake); and
+    no other in-place kernel reads this param or writes one this kernel reads.
+    """
+    readers = {i for node in order for i in node.inputs}
+    roots = list(graph.roots)
+    chosen: dict[Tensor, Tensor] = {}
+    for param, value in graph.updates:
+        if value.op.name != "fused" or value.attr["reduce"] is not None or value in readers \
+                or roots.count(value) != 1 or _needed(value) != _provided(param):
+            continue
+        if any(param in buffers[r] for r in roots if r is not value):
+            continue
+        reads = set().union(*(buffers[i] for i in value.inputs))
+        if any(param in buffers[i] for i in value.inputs if i is not param):
+            continue
+        if any(p in reads or param in _reads(v, buffers) for v, p in chosen.items()):
+            continue
+        chosen[value] = param
+    return chosen
+
+
+def _reads(node: Tensor, buffers: dict[Tensor, frozenset[Tensor]]) -> frozenset[Tensor]:
+    return frozenset().union(*(buffers[i] for i in node.inputs))
 
 
 def _needed(node: Tensor) -> tuple:
