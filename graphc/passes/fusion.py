@@ -171,7 +171,10 @@ def _grow(group: Group, consumers, position, external) -> None:
         _, _, p = heapq.heappop(heap)
         if p.shape != group.shape:
             continue
-        exclusive = p not in external and all(group.members.get(c) for c in consumers[p])
+        readers = consumers[p]
+        # (a widely read node, a shared constant or param, fails the size test at once)
+        exclusive = p not in external and len(readers) <= len(group.members) \
+            and all(group.members.get(c) for c in readers)
         if p.op.name == "broadcast_to":
             group.members[p] = exclusive  # free: the kernel broadcasts its inputs itself;
             continue                      # what it broadcasts stays a kernel input
