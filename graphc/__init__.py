@@ -35,3 +35,12 @@ from graphc.tensor import Param, Tensor, as_tensor, constant, current_scope, inp
 from graphc.types import TensorType
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``gx.viz`` loads the drawing package (and graphviz) on first use only."""
+    if name == "viz":
+        import importlib
+
+        return importlib.import_module("graphc.viz")
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from graphc.viz.style import GRAD_COLOR, VALUE_COLOR
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 import numpy as np
-from graphc.backends.numpy.codegen import Program, generate
 
+from graphc.backends.numpy.codegen import Program, generate
 from graphc.compiled import Compiled
 from graphc.errors import GraphcError
 from graphc.graph import Graph
@@ -39,7 +39,9 @@ class NumpyCompiled(Compiled):
 
     def _execute(self, args, params, dims):
         try:
-            return self._fn(*args, *params, dims)
+            # as in the reference implementations, inf and nan are values, not warnings
+            with np.errstate(all="ignore"):
+                return self._fn(*args, *params, dims)
         except GraphcError:
             raise
         except Exception as e:  # noqa: BLE001 - re-raised with the node that failed

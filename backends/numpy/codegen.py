@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from graphc.backends.numpy.kernels import kernel_source
 
+from graphc.backends.numpy.kernels import kernel_source
 from graphc.graph import Graph
 from graphc.ops.base import ALL_OPS
 from graphc.ops.leaves import Literal

@@ -6,10 +6,10 @@ import traceback
 
 import numpy as np
 import pytest
-from graphc.backends.numpy import NumpyCompiled
-from graphc.backends.numpy.codegen import identifier
 
 import graphc as gx
+from graphc.backends.numpy import NumpyCompiled
+from graphc.backends.numpy.codegen import identifier
 
 
 def function_def(source: str) -> ast.FunctionDef:

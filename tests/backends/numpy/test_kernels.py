@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from graphc.backends.numpy.kernels import kernel_source
 
 import graphc as gx
+from graphc.backends.numpy.kernels import kernel_source
 from graphc.ops.fused import FUSED
 from graphc.ops.scalar import Program
 
