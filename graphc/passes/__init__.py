@@ -56,9 +56,12 @@ def run_pipeline(graph: Graph, *, level: int = DEFAULT_LEVEL, inference: bool = 
         phases.append(("canonicalize",))
     if level >= 2:
         phases += [("stabilize", "canonicalize"), ("specialize", "canonicalize")]
+    done: list[Rule] = []  # rules at a fixed point on the graph so far
     for phase in phases:
-        graph, step = rewrite(graph, rules_in(phase, rule_names), name=phase[0])
+        rules = rules_in(phase, rule_names)
+        graph, step = rewrite(graph, rules, name=phase[0], settled=done)
         report.passes.append(step)
+        done = [r for r in rules if r.phase == "canonicalize"]
     if level >= 3 and "fuse" not in exclude:
         graph, step = fusion.fuse(graph)
         report.passes.append(step)

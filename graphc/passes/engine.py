@@ -142,33 +142,49 @@ def rebuild(node: Tensor, inputs: tuple[Tensor, ...]) -> Tensor:
         return make_node(node.op, inputs, node.attrs, node.type)
 
 
-def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Graph, PassReport]:
-    """Apply ``rules`` to every node of ``graph`` until none fires."""
+def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite",
+            settled: Iterable[Rule] = ()) -> tuple[Graph, PassReport]:
+    """Apply ``rules`` to every node of ``graph`` until none fires.
+
+    ``settled`` rules (also applied) are known to be at a fixed point on ``graph``
+    already (an earlier phase ran them): they are tried only on nodes this pass
+    changes. Likewise a later sweep tries no rule on a node an earlier sweep left as
+    it was, since rules look only at a node's subgraph.
+    """
     start = time.perf_counter()
     before = len(graph)
-    by_op: dict[str | None, list[Rule]] = {}
-    for r in rules:
-        by_op.setdefault(root_op(r.pattern), []).append(r)
-    anywhere = by_op.pop(None, [])
-    candidates: dict[str, list[Rule]] = {}  # op name → rules to try, op-specific first
+    settled = list(settled)
+    fresh_only = {r.name for r in settled}
     fired: Counter = Counter()
 
-    def rules_for(op_name: str) -> list[Rule]:
-        found = candidates.get(op_name)
-        if found is None:
-            found = candidates[op_name] = by_op.get(op_name, []) + anywhere
-        return found
+    def index(rule_list: list[Rule]) -> Callable[[str], list[Rule]]:
+        by_op: dict[str | None, list[Rule]] = {}
+        for r in rule_list:
+            by_op.setdefault(root_op(r.pattern), []).append(r)
+        anywhere = by_op.pop(None, [])
+        cache: dict[str, list[Rule]] = {}  # op name → rules to try, op-specific first
 
-    def rewrite_at(node: Tensor, uses: Counter) -> tuple[Tensor, int]:
+        def rules_for(op_name: str) -> list[Rule]:
+            found = cache.get(op_name)
+            if found is None:
+                found = cache[op_name] = by_op.get(op_name, []) + anywhere
+            return found
+        return rules_for
+
+    all_rules = index(rules + [r for r in settled if r not in rules])
+    phase_rules = index([r for r in rules if r.name not in fresh_only])
+
+    def rewrite_at(node: Tensor, uses: Counter, candidates: Callable) -> tuple[Tensor, int]:
         count = 0
         history: list[str] = []
         while True:
-            for r in rules_for(node.op.name):
+            for r in candidates(node.op.name):
                 new = r.apply(node, uses)
                 if new is not None and new is not node:
                     fired[r.name] += 1
                     history.append(r.name)
                     node, count = new, count + 1
+                    candidates = all_rules  # a new node is tried with everything
                     break
             else:
                 return node, count
@@ -177,6 +193,7 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
                                    f"{', '.join(history[-8:])}")
 
     current = graph
+    examined: set[Tensor] = set()
     sweep = 0
     while sweep < MAX_SWEEPS:
         sweep += 1
@@ -186,7 +203,14 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
         uses = Counter(i for node in order for i in node.inputs) + Counter(current.roots)
         counted = set(order)  # nodes whose references to their inputs are in `uses`
         for node in order:
-            new, n = rewrite_at(rebuild(node, tuple(memo[i] for i in node.inputs)), uses)
+            rebuilt = rebuild(node, tuple(memo[i] for i in node.inputs))
+            if rebuilt is not node:
+                candidates = all_rules
+            elif sweep == 1:
+                candidates = phase_rules
+            else:
+                candidates = None if node in examined else all_rules
+            new, n = (node, 0) if candidates is None else rewrite_at(rebuilt, uses, candidates)
             memo[node] = new
             changes += n
             if new is not node:  # node's consumers now read new
@@ -196,6 +220,7 @@ def rewrite(graph: Graph, rules: list[Rule], name: str = "rewrite") -> tuple[Gra
                 counted.add(new)
         current = Graph(current.inputs, tuple(memo[o] for o in current.outputs),
                         tuple((p, memo[v]) for p, v in current.updates))
+        examined = set(memo.values())  # fixed points of every rule, unless inputs change
         if changes == 0:
             break
     if changes:
