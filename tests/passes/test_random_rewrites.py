@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc as gx
+from tests.test_random_graphs import _broadcasts
 
 UNARY: dict[str, Callable] = {
     "tanh": gx.tanh,
@@ -42,14 +43,6 @@ BINARY: dict[str, Callable] = {
     "maximum": gx.maximum,
     "where": lambda a, b: gx.where(a > b, a, b * 0.5),
 }
-
-
-def _broadcasts(a, b) -> bool:
-    try:
-        np.broadcast_shapes(a, b)
-    except ValueError:
-        return False
-    return True
 
 
 @st.composite
@@ -81,6 +74,13 @@ def build(shapes, steps, xs):
     return values
 
 
+def instantiate(program, dtype: str = "float64"):
+    """Inputs for the program's shapes and its last value."""
+    shapes, steps = program
+    xs = [gx.input(f"x{k}", s, dtype) for k, s in enumerate(shapes)]
+    return xs, build(shapes, steps, xs)
+
+
 def _arrays(shapes, seed):
     rng = np.random.default_rng(seed)
     return [rng.uniform(-2, 2, s) for s in shapes]
@@ -108,13 +108,12 @@ def test_optimized_graphs_compute_the_same_values(program, seed, picks):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=programs(), seed=st.integers(0, 2**16))
 def test_gradients_of_optimized_graphs_are_the_same(program, seed):
-    shapes, steps = program
-    xs = [gx.input(f"x{k}", s, "float64") for k, s in enumerate(shapes)]
-    y = build(shapes, steps, xs)[-1]
+    xs, values = instantiate(program)
+    y = values[-1]
     weights = np.random.default_rng(seed).standard_normal(y.shape)
     grads = gx.grad(gx.sum(y * weights), xs, allow_unused=True)
     grads = [g if g is not None else gx.zeros_like(x) for g, x in zip(grads, xs, strict=True)]
-    arrays = _arrays(shapes, seed)
+    arrays = _arrays(program[0], seed)
     expected = gx.compile(xs, grads, optimize=False)(*arrays)
     got = gx.compile(xs, grads)(*arrays)
     for g, e in zip(got, expected, strict=True):
@@ -124,10 +123,9 @@ def test_gradients_of_optimized_graphs_are_the_same(program, seed):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(program=programs(), seed=st.integers(0, 2**16))
 def test_float32_optimized_graphs_stay_close(program, seed):
-    shapes, steps = program
-    xs = [gx.input(f"x{k}", s, "float32") for k, s in enumerate(shapes)]
-    y = build(shapes, steps, xs)[-1]
-    arrays = [a.astype(np.float32) for a in _arrays(shapes, seed)]
+    xs, values = instantiate(program, "float32")
+    y = values[-1]
+    arrays = [a.astype(np.float32) for a in _arrays(program[0], seed)]
     expected = gx.compile(xs, y, optimize=False)(*arrays)
     got = gx.compile(xs, y)(*arrays)
     assert got.dtype == expected.dtype == np.float32
