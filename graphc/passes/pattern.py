@@ -16,7 +16,8 @@ pattern too: ``x * 1 → x``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,69 @@ def is_constant_equal_to(node: Tensor, number: float) -> bool:
 def match(pattern: Any, node: Any, bindings: Bindings | None = None) -> Bindings | None:
     """Bindings under which ``pattern`` equals ``node``, or ``None``."""
     found = dict(bindings) if bindings else {}
+    if _backtracks(pattern):
+        return next((dict(found) for _ in _matches(pattern, node, found)), None)
     return found if _match(pattern, node, found) else None
+
+
+_BACKTRACKS: weakref.WeakKeyDictionary[Pat, bool] = weakref.WeakKeyDictionary()
+
+
+def _backtracks(pattern: Any) -> bool:
+    """Does matching need to search? Only when a commutative op sits below the root and
+    a Var occurs twice: which order the inner op matched in decides whether the rest
+    can match (``add(mul(x, y), x)`` against ``a·b + b``). Other patterns take the
+    single-pass matcher."""
+    if not isinstance(pattern, Pat):
+        return False
+    if pattern not in _BACKTRACKS:
+        names: list[str] = []
+        nested = []
+
+        def walk(p: Any, depth: int) -> None:
+            if isinstance(p, Var):
+                names.append(p.name)
+            elif isinstance(p, Pat):
+                nested.append(depth > 0 and p.op in COMMUTATIVE)
+                for a in (*p.args, *p.attrs.values()):
+                    walk(a, depth + 1)
+
+        walk(pattern, 0)
+        _BACKTRACKS[pattern] = any(nested) and len(names) != len(set(names))
+    return _BACKTRACKS[pattern]
+
+
+def _matches(pattern: Any, node: Any, found: Bindings) -> Iterator[None]:
+    """Every way ``pattern`` matches ``node``: each time it yields, ``found`` holds one
+    set of bindings; they are undone before the next."""
+    if isinstance(pattern, Pat):
+        if not isinstance(node, Tensor) or node.op.name != pattern.op \
+                or len(node.inputs) != len(pattern.args):
+            return
+        before = len(found)
+        if not pattern.attrs or _match_attrs(pattern, node, found):
+            orders = [pattern.args]
+            if pattern.op in COMMUTATIVE and len(pattern.args) == 2:
+                orders.append(pattern.args[::-1])
+            for args in orders:
+                yield from _matches_all(args, node.inputs, found)
+        for key in list(found)[before:]:
+            del found[key]
+    elif isinstance(pattern, Var) and pattern.name not in found:
+        if pattern.where is None or pattern.where(node):
+            found[pattern.name] = node
+            yield
+            del found[pattern.name]
+    elif _match(pattern, node, found):  # a bound Var or a number: binds nothing
+        yield
+
+
+def _matches_all(patterns: tuple, nodes: tuple, found: Bindings) -> Iterator[None]:
+    if not patterns:
+        yield
+        return
+    for _ in _matches(patterns[0], nodes[0], found):
+        yield from _matches_all(patterns[1:], nodes[1:], found)
 
 
 def _match(pattern: Any, node: Any, found: Bindings) -> bool:
