@@ -17,6 +17,7 @@ from typing import Any
 import graphviz
 import numpy as np
 
+from graphc.ops.leaves import constant_value
 from graphc.tensor import Param, Tensor
 from graphc.types import shape_size
 from graphc.viz import kernels, overlay, style
@@ -51,7 +52,7 @@ def inlined_constants(scene: Scene) -> dict[Tensor, str]:
         if shape_size(n.shape) != 1:
             continue
         if n.op.name == "constant":
-            value = np.asarray(n.attr["value"].array).reshape(()).item()
+            value = constant_value(n).reshape(()).item()
             texts[n] = style.format_constant(value)
         elif n.inputs and all(i in texts for i in n.inputs):
             texts[n] = style.operation_text(n.op.name, [texts[i] for i in n.inputs])

@@ -16,6 +16,7 @@ import numpy as np
 
 from graphc.compile import compile as compile_graph
 from graphc.errors import ArgumentError
+from graphc.ops.leaves import constant_value
 from graphc.tensor import Tensor
 
 
@@ -76,8 +77,7 @@ def evaluate(nodes: Sequence[Tensor], inputs: Sequence[Tensor], values: Mapping[
         raise ArgumentError(f"values= has no value for {_names(missing)}; every input of the "
                             f"drawn graph needs one (the inputs are {_names(needed)})")
     args = [bound[i] for i in needed]
-    constants = {n: np.asarray(n.attr["value"].array) for n in nodes
-                 if n.op.name == "constant"}
+    constants = {n: constant_value(n) for n in nodes if n.op.name == "constant"}
     wanted = list(dict.fromkeys([*(n for n in nodes if n not in constants),
                                  *gradient_nodes.values()]))
     results: dict[Tensor, np.ndarray] = dict(constants)

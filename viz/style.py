@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ops.leaves import constant_value
 from graphc.tensor import Tensor
 from graphc.types import format_shape as format_shape  # (4, 3), (batch, 4), (3,), ()
 
@@ -208,5 +209,5 @@ def attrs_text(node: Tensor) -> str:
 def leaf_title(node: Tensor) -> str:
     """An input's or param's name; a constant's value."""
     if node.op.name == "constant":
-        return summarize(node.attr["value"].array, "values")
+        return summarize(constant_value(node), "values")
     return node.name or node.op.name

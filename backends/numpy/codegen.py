@@ -19,7 +19,7 @@ import numpy as np
 from graphc.backends.numpy.kernels import kernel_source
 from graphc.graph import Graph
 from graphc.ops.base import ALL_OPS
-from graphc.ops.leaves import Literal
+from graphc.ops.leaves import constant_value
 from graphc.passes.memory import MemoryPlan
 from graphc.passes.memory import plan as plan_memory
 from graphc.tensor import Tensor
@@ -106,10 +106,12 @@ def generate(graph: Graph, name: str = "graph") -> Program:
     position = {node: k for k, node in enumerate(order)}
     dies_at: dict[int, list[Tensor]] = {}
     keep = set(graph.roots)
+    reused_until: dict[Tensor, int] = {}
+    for kernel, buffer in memory.out_buffer.items():
+        reused_until[buffer] = max(reused_until.get(buffer, -1), position[kernel])
     for node in order:
         if node.inputs and node not in keep:
-            end = memory.last_use.get(node, position[node])
-            end = max([end] + [position[m] for m, b in memory.out_buffer.items() if b is node])
+            end = max(memory.last_use.get(node, position[node]), reused_until.get(node, -1))
             dies_at.setdefault(end, []).append(node)
 
     kernels: list[str] = []
@@ -175,8 +177,8 @@ def _kernel_call(node: Tensor, inputs: list[str], memory: MemoryPlan, namer: _Na
 
 def _constant_source(node: Tensor, name: str, namespace: dict[str, Any]) -> str:
     """Small scalars inline as typed literals; arrays are bound in the namespace."""
-    array = node.attr["value"].array if isinstance(node.attr["value"], Literal) else None
-    if array is not None and array.ndim == 0 and np.isfinite(array):
+    array = constant_value(node)
+    if array.ndim == 0 and np.isfinite(array):
         return f"np.{array.dtype.name}({array.item()!r})"
     namespace[f"_{name}"] = array
     return f"_{name}"

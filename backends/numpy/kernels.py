@@ -72,9 +72,7 @@ def kernel_source(name: str, node_attrs: dict[str, Any], input_dtypes: list[str]
         for a in dict.fromkeys(args):
             if isinstance(a, str) and last_use.get(a) == k and a in register \
                     and a != program.result:
-                reg = register.pop(a)
-                free["b" if reg.startswith("b") or (reg == "out" and out_kind == "b")
-                     else "f"].append(reg)
+                free[kind_of[a]].append(register.pop(a))  # a register holds one kind
 
     def take(kind: str, result: bool) -> str:
         """A free register: ``out`` for the result if it can, else anything but ``out``."""

@@ -56,6 +56,11 @@ class Constant(Leaf):
         return value.array
 
 
+def constant_value(node: Any) -> np.ndarray | None:
+    """The array a ``constant`` node holds, or ``None`` for any other node."""
+    return node.attrs[0][1].array if node.op.name == "constant" else None
+
+
 INPUT = Input()
 PARAM = Parameter()
 CONSTANT = Constant()

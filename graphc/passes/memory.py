@@ -142,9 +142,9 @@ def _in_place_updates(graph: Graph, order: list[Tensor],
             continue
         if any(param in buffers[r] for r in roots if r is not value):
             continue
-        reads = set().union(*(buffers[i] for i in value.inputs))
         if any(param in buffers[i] for i in value.inputs if i is not param):
             continue
+        reads = _reads(value, buffers)
         if any(p in reads or param in _reads(v, buffers) for v, p in chosen.items()):
             continue
         chosen[value] = param

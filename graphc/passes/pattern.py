@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ops.leaves import Literal
+from graphc.ops.leaves import constant_value
 from graphc.tensor import Tensor
 
 #: Ops whose two inputs may be swapped.
@@ -88,14 +88,6 @@ op = _OpPatterns()
 def root_op(pattern: Any) -> str | None:
     """The op a node must have to match (``None``: any node)."""
     return pattern.op if isinstance(pattern, Pat) else None
-
-
-def constant_value(node: Tensor) -> np.ndarray | None:
-    """The array of a constant node, else ``None``."""
-    if node.op.name != "constant":
-        return None
-    value = node.attrs[0][1]
-    return value.array if isinstance(value, Literal) else np.asarray(value)
 
 
 def is_constant_equal_to(node: Tensor, number: float) -> bool:
