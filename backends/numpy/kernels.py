@@ -96,7 +96,8 @@ def kernel_source(name: str, node_attrs: dict[str, Any], input_dtypes: list[str]
                 else "f"
             branch = register.get(args[2]) if isinstance(args[2], str) else None
             reg = branch if branch is not None and last_use.get(args[2]) == k \
-                and args[2] != program.result and branch not in srcs[:2] else None
+                and args[2] != program.result and branch not in srcs[:2] \
+                and kind_of[args[2]] == kind else None  # a bool register cannot hold floats
             if reg is None:
                 reg = take(kind, dest == program.result)
                 emit(f"    np.copyto({reg}, {srcs[2]})")

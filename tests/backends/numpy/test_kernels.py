@@ -193,6 +193,14 @@ def test_a_where_of_a_bool_and_a_float_tensor_compiles():
     np.testing.assert_array_equal(gx.compile([x, m], y)(a, a > 0.5), expected)
 
 
+def test_a_float_where_does_not_write_into_its_dying_bool_false_branch():
+    x, z = gx.input("x", SHAPE, "float64"), gx.input("z", SHAPE, "float64")
+    y = gx.where(x > 0, x * 2.0, z > 1.0) + 1.0  # the false branch is a bool computed inside
+    a, b = np.random.default_rng(1).standard_normal((2, *SHAPE))
+    expected = gx.compile([x, z], y, optimize=False)(a, b)
+    np.testing.assert_array_equal(gx.compile([x, z], y)(a, b), expected)
+
+
 def test_where_writes_into_the_dying_false_branch_instead_of_copying_it():
     source = run_case(CASES[3], "float64")[2]
     assert CASES[3].name == "where_reuses_the_false_branch"
