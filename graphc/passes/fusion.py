@@ -60,6 +60,10 @@ class Group:
     reduce: tuple | None = None
     members: dict[Tensor, bool] = field(default_factory=dict)  # node → exclusive?
 
+    def outside_inputs(self) -> set[Tensor]:
+        """What the kernel reads from outside the group."""
+        return {i for m in self.members for i in m.inputs if i not in self.members}
+
 
 def compute_dtype(node: Tensor) -> str | None:
     """The float dtype an elementwise node computes in (``""`` for pure-bool logic),
@@ -92,6 +96,7 @@ def fuse(graph: Graph) -> tuple[Graph, PassReport]:
 
     fired: Counter = Counter()
     groups: dict[Tensor, Group] = {}
+    kernel_reads: dict[Tensor, set[Tensor]] = {}  # group root → what its kernel reads
     absorbed: set[Tensor] = set()
     for node in reversed(order):
         if node in absorbed:
@@ -106,13 +111,14 @@ def fuse(graph: Graph) -> tuple[Graph, PassReport]:
         groups[node] = group
         absorbed.update(m for m, exclusive in group.members.items() if exclusive)
         # the kernel reads its inputs: a later (upstream) group may not swallow them
-        external.update(_kernel_inputs(group))
+        kernel_reads[node] = group.outside_inputs()
+        external.update(kernel_reads[node])
 
     # A node every reader recomputes is dead: find what the new graph still reads.
     live = set(graph.roots)
     for node in reversed(order):
         if node in live:
-            live.update(_kernel_inputs(groups[node]) if node in groups else node.inputs)
+            live.update(kernel_reads.get(node, node.inputs))
     memo: dict[Tensor, Tensor] = {}
     count = 0
     for node in order:
@@ -130,11 +136,6 @@ def fuse(graph: Graph) -> tuple[Graph, PassReport]:
                 tuple((p, memo[v]) for p, v in graph.updates))
     fired = Counter({k: v for k, v in fired.items() if v})
     return new, PassReport("fuse", fired, len(graph), len(new), time.perf_counter() - start)
-
-
-def _kernel_inputs(group: Group) -> set[Tensor]:
-    """What a group's kernel reads from outside it."""
-    return {i for m in group.members for i in m.inputs if i not in group.members}
 
 
 def _start_group(node: Tensor, consumers, external) -> Group | None:
