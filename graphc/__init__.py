@@ -36,11 +36,16 @@ from graphc.types import TensorType
 
 __version__ = "0.1.0"
 
+# the front end, built on everything above
+from graphc import nn as nn  # noqa: E402
+from graphc import optim as optim  # noqa: E402
+
 
 def __getattr__(name: str):
-    """``gx.viz`` loads the drawing package (and graphviz) on first use only."""
-    if name == "viz":
+    """``gx.viz``, ``gx.data`` and ``gx.train`` load on first use only (graphviz,
+    scikit-learn and tqdm are slow to import)."""
+    if name in ("viz", "data", "train"):
         import importlib
 
-        return importlib.import_module("graphc.viz")
+        return importlib.import_module(f"graphc.{name}")
     raise AttributeError(f"module 'graphc' has no attribute {name!r}")
