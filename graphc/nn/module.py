@@ -128,6 +128,22 @@ class Layer:
             print_fn(text)
         return text
 
+    # -- training (graphc.train, imported on first use: tqdm and scikit-learn load slowly) --
+    def fit(self, X: Any, y: Any, **options: Any) -> Any:
+        """Train this model: ``graphc.train.fit(self, X, y, **options)``; returns a History."""
+        from graphc import train
+        return train.fit(self, X, y, **options)
+
+    def evaluate(self, X: Any, y: Any, **options: Any) -> dict[str, float]:
+        """Loss and metrics on ``(X, y)``: ``graphc.train.evaluate(self, X, y, **options)``."""
+        from graphc import train
+        return train.evaluate(self, X, y, **options)
+
+    def predict(self, X: Any, **options: Any) -> np.ndarray:
+        """Outputs for ``X`` in inference mode: ``graphc.train.predict(self, X, **options)``."""
+        from graphc import train
+        return train.predict(self, X, **options)
+
 
 class Sequential(Layer):
     """Layers applied one after another: ``Sequential([Dense(64), ReLU(), Dense(10)])``.
