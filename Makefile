@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint regen bench clean
+.PHONY: demo examples test lint regen bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,7 +14,12 @@ $(STAMP): pyproject.toml
 	-$(PY) -m pip install -q torch==2.13.0
 	touch $(STAMP)
 
+# the main job: train the digits MLP, report, draw (see `graphc demo --help`)
 demo: $(STAMP)
+	$(VENV)/bin/graphc demo --out out/demo
+
+# every example script, in full mode (drawings and plots into out/)
+examples: $(STAMP)
 	@for f in examples/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 test: $(STAMP)

@@ -267,6 +267,9 @@ def test_an_unknown_output_format(capsys, script, tmp_path):
 @pytest.mark.parametrize("argv, status, stream, expected", [
     ([], 2, "err", "the following arguments are required: COMMAND"),
     (["--help"], 0, "out", "draw      draw a graph built by a Python file"),
+    (["--help"], 0, "out", "demo      train an MLP on the digits dataset and draw it"),
+    (["demo", "--help"], 0, "out", "writes forward.svg, backward.svg and loss.png"),
+    (["demo", "--epochs", "0"], 2, "err", "graphc demo: error: --epochs must be at least 1"),
     (["draw", "--help"], 0, "out", "Without :NAME, the file's module-level `output` is drawn"),
     (["draw", "x.py"], 2, "err", "the following arguments are required: -o/--output"),
     (["draw", "x.py", "-o", "x.svg", "--summary", "all"], 2, "err", "invalid choice: 'all'"),
