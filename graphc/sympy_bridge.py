@@ -214,6 +214,7 @@ SYMPY_PRIMITIVES: dict[str, Callable[..., Any]] = {
     "neg": _arithmetic(lambda sp, x: -x),
     "abs": _arithmetic(lambda sp, x: sp.Abs(x)),
     "sign": _arithmetic(lambda sp, x: sp.sign(x)),
+    "floor": _arithmetic(lambda sp, x: sp.floor(x)),
     "exp": _arithmetic(lambda sp, x: sp.exp(x)),
     "log": _arithmetic(lambda sp, x: sp.log(x)),
     "log1p": _arithmetic(lambda sp, x: sp.log(1 + x)),

@@ -90,6 +90,7 @@ def test_primitives_with_special_sympy_forms():
     assert to_sympy(gx.erf(x)) == sp.erf(x_)
     assert to_sympy(gx.maximum(x, y)) == sp.Max(x_, y_)
     assert to_sympy(gx.abs(x)) == sp.Abs(x_)
+    assert to_sympy(gx.floor(x)) == sp.floor(x_)
 
 
 def test_where_and_comparisons():

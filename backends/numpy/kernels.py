@@ -22,8 +22,8 @@ from graphc.ops.scalar import Program
 UFUNCS = {
     "add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.true_divide",
     "pow": "np.power", "neg": "np.negative", "abs": "np.absolute", "sign": "np.sign",
-    "exp": "np.exp", "log": "np.log", "log1p": "np.log1p", "expm1": "np.expm1",
-    "sqrt": "np.sqrt", "square": "np.square", "sin": "np.sin", "cos": "np.cos",
+    "floor": "np.floor", "exp": "np.exp", "log": "np.log", "log1p": "np.log1p",
+    "expm1": "np.expm1", "sqrt": "np.sqrt", "square": "np.square", "sin": "np.sin", "cos": "np.cos",
     "tanh": "np.tanh", "erf": "_erf", "maximum": "np.maximum", "minimum": "np.minimum",
     "less": "np.less", "less_equal": "np.less_equal", "greater": "np.greater",
     "greater_equal": "np.greater_equal", "equal": "np.equal", "not_equal": "np.not_equal",

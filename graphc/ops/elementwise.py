@@ -79,6 +79,7 @@ div = ELEMENTWISE["div"]
 neg = ELEMENTWISE["neg"]
 abs = ELEMENTWISE["abs"]  # noqa: A001 - the NumPy name
 sign = ELEMENTWISE["sign"]
+floor = ELEMENTWISE["floor"]
 exp = ELEMENTWISE["exp"]
 log = ELEMENTWISE["log"]
 log1p = ELEMENTWISE["log1p"]
@@ -181,9 +182,9 @@ def full_like(x: Tensor, value: float, dtype: Any = None) -> Tensor:
 
 
 __all__ = [
-    "add", "sub", "mul", "div", "pow", "neg", "abs", "sign", "exp", "log", "log1p", "expm1",
-    "sqrt", "square", "reciprocal", "sin", "cos", "tanh", "erf", "maximum", "minimum", "clip",
-    "where", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+    "add", "sub", "mul", "div", "pow", "neg", "abs", "sign", "floor", "exp", "log", "log1p",
+    "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh", "erf", "maximum", "minimum",
+    "clip", "where", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "logical_and", "logical_or", "logical_xor", "logical_not", "cast", "zeros_like",
     "ones_like", "full_like",
 ]

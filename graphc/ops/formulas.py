@@ -51,6 +51,8 @@ PRIMITIVES = [
     Spec("neg", (x,), -x, result="same"),
     Spec("abs", (x,), sp.Abs(x), hints={x: sp.sign(x)}, result="same"),
     Spec("sign", (x,), sp.sign(x), hints={x: sp.Integer(0)}, result="same"),
+    # A step function: its derivative is 0 almost everywhere (torch.floor's gradient).
+    Spec("floor", (x,), sp.floor(x), hints={x: sp.Integer(0)}, result="same"),
     Spec("exp", (x,), sp.exp(x), hints={x: out}),
     Spec("log", (x,), sp.log(x)),
     Spec("log1p", (x,), log1p(x)),

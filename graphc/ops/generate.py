@@ -26,7 +26,8 @@ from graphc.ops.scalar import NUMPY_PRIMITIVES, Arg, Formula, Program
 TARGET = Path(__file__).with_name("_generated.py")
 
 _UNARY = {sp.exp: "exp", sp.log: "log", log1p: "log1p", expm1: "expm1", sp.tanh: "tanh",
-          sp.sin: "sin", sp.cos: "cos", sp.erf: "erf", sp.Abs: "abs", sp.sign: "sign"}
+          sp.sin: "sin", sp.cos: "cos", sp.erf: "erf", sp.Abs: "abs", sp.sign: "sign",
+          sp.floor: "floor"}
 _RELATIONS = {sp.StrictLessThan: "less", sp.LessThan: "less_equal",
               sp.StrictGreaterThan: "greater", sp.GreaterThan: "greater_equal",
               sp.Equality: "equal", sp.Unequality: "not_equal"}
@@ -188,10 +189,24 @@ def _agree(a: sp.Expr, b: sp.Expr, spec: Spec) -> bool:
     return checked >= 8
 
 
+#: step functions: sympy leaves their derivative unevaluated; it is 0 almost everywhere
+_STEPS = (sp.floor,)
+
+
+def sympy_derivative(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """``sympy.diff`` with the derivative of a step (``DiracDelta``, and the unevaluated
+    derivative of ``floor``) taken as 0: the value almost everywhere, as torch does."""
+    d = sp.diff(expr, var).replace(sp.DiracDelta, lambda *a: sp.Integer(0))
+    d = d.replace(lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, _STEPS),
+                  lambda e: sp.Integer(0))
+    # the chain rule through a step leaves Subs(0, ξ, inner): evaluate those to 0
+    return d.replace(lambda e: isinstance(e, sp.Subs), lambda e: e.doit())
+
+
 def derivative(spec: Spec, var: sp.Symbol) -> sp.Expr:
     """∂value/∂var: the hint if it agrees with sympy.diff, else the cheaper of
     sympy.diff and sympy.diff rewritten in terms of ``out``."""
-    d = sp.diff(spec.value, var).replace(sp.DiracDelta, lambda *a: sp.Integer(0))
+    d = sympy_derivative(spec.value, var)
     if var in spec.hints:
         hint = sp.sympify(spec.hints[var])
         if not _agree(hint, d, spec):

@@ -38,7 +38,7 @@ def _reciprocal(x: np.ndarray) -> np.ndarray:
 #: The NumPy meaning of each scalar primitive.
 NUMPY_PRIMITIVES: dict[str, Callable[..., Any]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "pow": np.power, "neg": np.negative, "abs": np.abs, "sign": np.sign,
+    "pow": np.power, "neg": np.negative, "abs": np.abs, "sign": np.sign, "floor": np.floor,
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
     "sqrt": np.sqrt, "square": np.square, "reciprocal": _reciprocal,
     "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "erf": _erf,

@@ -30,6 +30,11 @@ def _away_from_zero(shape=(2, 3)):
     return np.where(np.abs(x) < 0.2, x + 0.5, x)
 
 
+def _off_integers(shape=(2, 3)):
+    """Away from floor's jumps: every fractional part in [0.15, 0.85]."""
+    return rng.integers(-3, 3, shape) + rng.uniform(0.15, 0.85, shape)
+
+
 def _distinct_pair(shape=(2, 3)):
     x, y = _real(shape), _real(shape)
     return x, np.where(np.abs(x - y) < 0.2, y + 0.5, y)
@@ -42,6 +47,7 @@ UNARY = [
     ("neg", gx.neg, np.negative, _real),
     ("abs", gx.abs, np.abs, _away_from_zero),
     ("sign", gx.sign, np.sign, _away_from_zero),
+    ("floor", gx.floor, np.floor, _off_integers),
     ("exp", gx.exp, np.exp, _real),
     ("log", gx.log, np.log, _positive),
     ("log1p", gx.log1p, np.log1p, _positive),
@@ -135,7 +141,8 @@ def test_gradients_of_broadcast_inputs_are_summed_back():
 # -- torch: values and gradients ------------------------------------------------------------------
 
 TORCH = {
-    "neg": torch.neg, "abs": torch.abs, "sign": torch.sign, "exp": torch.exp, "log": torch.log,
+    "neg": torch.neg, "abs": torch.abs, "sign": torch.sign,
+    "floor": torch.floor, "exp": torch.exp, "log": torch.log,
     "log1p": torch.log1p, "expm1": torch.expm1, "sqrt": torch.sqrt, "square": torch.square,
     "reciprocal": torch.reciprocal, "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh,
     "erf": torch.erf, "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
@@ -173,10 +180,11 @@ def test_conventions_at_kinks_and_ties_match_torch():
     y = np.array([0.0, 1.0, 2.0, -3.0])
     xs = [gx.input("x", (4,), "float64"), gx.input("y", (4,), "float64")]
     exprs = {"abs": lambda a, b: gx.abs(a), "maximum": gx.maximum, "minimum": gx.minimum,
-             "clip": lambda a, b: gx.clip(a, -1.0, 2.0), "sign": lambda a, b: gx.sign(a)}
+             "clip": lambda a, b: gx.clip(a, -1.0, 2.0), "sign": lambda a, b: gx.sign(a),
+             "floor": lambda a, b: gx.floor(a)}
     refs = {"abs": lambda a, b: torch.abs(a), "maximum": torch.maximum,
             "minimum": torch.minimum, "clip": lambda a, b: torch.clamp(a, -1.0, 2.0),
-            "sign": lambda a, b: torch.sign(a)}
+            "sign": lambda a, b: torch.sign(a), "floor": lambda a, b: torch.floor(a)}
     for name, f in exprs.items():
         got = gx.compile(xs, gx.grad(gx.sum(f(*xs)), xs, allow_unused=True))(x, y)
         ts = [torch.tensor(a, requires_grad=True) for a in (x, y)]
@@ -225,6 +233,8 @@ def test_integer_arithmetic_stays_integer_and_division_is_true_division():
     assert evaluate(gx.square, i).dtype == i.dtype
     assert evaluate(gx.abs, i).tolist() == [7, 3, 4]
     assert evaluate(gx.sign, i).tolist() == [1, -1, 1]
+    assert evaluate(gx.floor, i).tolist() == [7, -3, 4]
+    assert evaluate(gx.floor, i).dtype == i.dtype
     assert evaluate(gx.pow, i, j).tolist() == [49, 9, 256]
     div = evaluate(gx.div, i, j)
     assert div.dtype == np.float64 and div.tolist() == [3.5, -1.5, 1.0]

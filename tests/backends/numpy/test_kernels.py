@@ -241,7 +241,7 @@ ACTIVATIONS = {name: getattr(gx, name) for name in (
     "sigmoid", "logsigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu",
     "silu", "mish", "softplus", "softsign", "hardtanh", "hardsigmoid", "hardswish",
     "tanhshrink", "softshrink", "hardshrink", "heaviside", "piecewise_linear", "erf",
-    "expm1", "sign", "abs", "tanh", "sin", "cos")}
+    "expm1", "sign", "floor", "abs", "tanh", "sin", "cos")}
 ACTIVATIONS["clip"] = lambda t: gx.clip(t, -0.5, 0.75)
 ACTIVATIONS["threshold"] = lambda t: gx.threshold(t, 0.1, 2.0)
 ACTIVATIONS["sqrt_log"] = lambda t: gx.sqrt(gx.log1p(gx.square(t))) + gx.log(gx.abs(t) + 1)
