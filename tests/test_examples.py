@@ -1,15 +1,24 @@
-"""Every example runs as a script, prints the seed facts it promises and draws what it says."""
+"""Every example runs as a script, prints the seed facts it promises and draws what it says.
 
+The examples run in quick mode (``GRAPHC_QUICK=1``: fewer epochs, units and steps), so
+the accuracies asserted here are the quick runs'; the full runs reach the targets their
+docstrings state.
+"""
+
+import ast
 import os
+import re
 import runpy
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from graphc.viz.overlay import PALETTE, decade
 from graphc.viz.style import GRAD_COLOR, VALUE_COLOR
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -17,19 +26,26 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """``run(name) -> (stdout, out_dir)``: each example runs once per module, in a fresh
-    folder, writing its drawings where ``GRAPHC_OUT`` says."""
-    done: dict[str, tuple[str, Path]] = {}
+    """``run(name) -> (stdout, out_dir)``: each example runs once per module, in quick mode,
+    in a fresh folder, writing its drawings where ``GRAPHC_OUT`` says. The first call
+    starts every example, as many at a time as there are CPUs."""
+    started: dict[str, tuple[Future[str], Path]] = {}
+
+    def start(name: str) -> None:
+        folder = tmp_path_factory.mktemp(name.removesuffix(".py"))
+        out = folder / "drawings"
+        env = {**os.environ, "GRAPHC_OUT": str(out), "GRAPHC_QUICK": "1"}
+        started[name] = (pool.submit(_run_script, name, folder, env), out)
 
     def run_example(name: str) -> tuple[str, Path]:
-        if name not in done:
-            folder = tmp_path_factory.mktemp(name.removesuffix(".py"))
-            out = folder / "drawings"
-            env = {**os.environ, "GRAPHC_OUT": str(out)}
-            done[name] = (_run_script(name, folder, env), out)
-        return done[name]
+        if not started:
+            for path in sorted(EXAMPLES.glob("*.py")):
+                start(path.name)
+        future, out = started[name]
+        return future.result(), out
 
-    return run_example
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        yield run_example
 
 
 def _run_script(name: str, cwd: Path, env: dict[str, str]) -> str:
@@ -72,9 +88,39 @@ def drawn(stdout: str, out: Path, *names: str) -> list[str]:
     return [svg_text(out / name) for name in names]
 
 
+def png_size(path: Path) -> tuple[int, int]:
+    """The (width, height) of a PNG, read from its header (which must be a PNG's)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def plotted(stdout: str, out: Path, *names: str) -> list[tuple[int, int]]:
+    """The example printed each plot's path, the PNG is in ``out``; their sizes."""
+    printed = [line.removeprefix("drawn: ") for line in stdout.splitlines()
+               if line.startswith("drawn: ")]
+    assert sorted(Path(p).name for p in printed) == sorted(names)
+    return [png_size(out / name) for name in names]
+
+
+def printed_number(stdout: str, name: str) -> float:
+    """The number on the line ``<name> = <number>``."""
+    (match,) = re.findall(rf"^{re.escape(name)} = (\S+)$", stdout, re.MULTILINE)
+    return float(match)
+
+
+def table(stdout: str, first: str) -> list[list[str]]:
+    """The rows of the ``|``-separated table whose rows start with ``first`` (a regex),
+    each split into its whitespace-separated cells."""
+    return [line.replace("|", " ").split() for line in stdout.splitlines()
+            if re.match(rf"\s*{first}\s*\|", line)]
+
+
 def test_every_example_is_tested():
     tested = {"fxyz.py", "logistic_neuron.py", "logic_gates.py", "softmax.py", "xor.py",
-              "mlp_backprop.py"}
+              "mlp_backprop.py", "universal_approximation.py", "digits_linear.py",
+              "digits_mlp.py", "digits_cnn.py", "breast_cancer_bce.py", "optimizers.py",
+              "vanishing_gradients.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -118,11 +164,27 @@ def truth_table(stdout: str) -> list[list[int]]:
 
 
 def test_logic_gates_truth_tables(run):
-    #                                  x1 x2 AND OR NOT XOR XOR
-    assert truth_table(run("logic_gates.py")[0]) == [[0, 0, 0, 0, 1, 0, 0],
-                                                     [0, 1, 0, 1, 1, 1, 1],
-                                                     [1, 0, 0, 1, 0, 1, 1],
-                                                     [1, 1, 1, 1, 0, 0, 0]]
+    threshold, _ = run("logic_gates.py")[0].split("\nXOR learned")
+    #                          x1 x2 AND OR NOT XOR XOR
+    assert truth_table(threshold) == [[0, 0, 0, 0, 1, 0, 0],
+                                      [0, 1, 0, 1, 1, 1, 1],
+                                      [1, 0, 0, 1, 0, 1, 1],
+                                      [1, 1, 1, 1, 0, 0, 0]]
+
+
+def test_logic_gates_xor_learned_by_a_sigmoid_network(run):
+    learned = run("logic_gates.py")[0].split("\nXOR learned")[1]
+    rows = table(learned, r"[01]\s+[01]")
+    inputs = [(int(a), int(b)) for a, b, _, _ in rows]
+    outputs = [float(out) for _, _, out, _ in rows]
+    assert inputs == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [int(r) for *_, r in rows] == [round(o) for o in outputs] == [0, 1, 1, 0]
+    assert float(learned.split("loss = ")[1].split()[0]) < 0.05
+    # 2-2-1: W (2, 2) and b (2,) of the hidden layer, W (2, 1) and b (1,) of the output
+    weights = dict(re.findall(r"^  (\S+) = (.+)$", learned, re.MULTILINE))
+    assert list(weights) == ["dense/W", "dense/b", "dense_1/W", "dense_1/b"]
+    shapes = [np.array(ast.literal_eval(text)).shape for text in weights.values()]
+    assert shapes == [(2, 2), (2,), (2, 1), (1,)]
 
 
 def test_xor_network_truth_table_and_drawing(run):
@@ -201,3 +263,97 @@ def test_mlp_backprop_drawings(run):
 
 def test_softmax_seed_fact(run):
     assert "[0.257 0.257 0.172 0.314]" in run("softmax.py")[0]
+
+
+def test_universal_approximation_errors_shrink_as_units_grow(run):
+    out, folder = run("universal_approximation.py")
+    rows = np.array(table(out, r"\d+"), dtype=float)
+    units, built_max, built_rmse, trained_max, trained_rmse = rows.T
+    assert units.tolist() == [1, 2, 4, 8]
+    # the proof's staircase: error about π/h, so shrinking with every doubling
+    assert np.all(np.diff(built_max) <= 0) and np.all(np.diff(built_rmse) < 0)
+    assert built_max[-1] < 0.5
+    # gradient descent places the sigmoids better than the staircase does
+    assert np.all(np.diff(trained_max) < 0) and np.all(np.diff(trained_rmse) < 0)
+    assert np.all(trained_max[1:] < built_max[1:])
+    assert trained_max[0] > 0.5 and trained_max[-1] < 0.1  # one step cannot follow a wave
+    (width, height), = plotted(out, folder, "universal_approximation.png")
+    assert width > height > 100
+
+
+@pytest.mark.parametrize(("name", "quick_accuracy", "plots"), [
+    ("digits_linear.py", 0.85, ["digits_linear.png", "digits_linear_templates.png"]),
+    ("digits_mlp.py", 0.85, ["digits_mlp.png"]),
+    ("digits_cnn.py", 0.85, ["digits_cnn.png"]),
+    ("breast_cancer_bce.py", 0.9, ["breast_cancer_bce.png"]),
+])
+def test_classifiers_reach_their_quick_accuracy(run, name, quick_accuracy, plots):
+    out, folder = run(name)
+    assert "Total params:" in out  # the model summary
+    accuracy = printed_number(out, "test accuracy")
+    assert quick_accuracy <= accuracy <= 1.0
+    assert printed_number(out, "test loss") > 0
+    assert all(w > 100 and h > 100 for w, h in plotted(out, folder, *plots))
+
+
+def test_digits_cnn_has_conv_pool_and_batch_norm(run):
+    summary = run("digits_cnn.py")[0]
+    for row in ["conv2d (Conv2d)           (batch, 16, 8, 8)      144",
+                "batch_norm (BatchNorm)    (batch, 16, 8, 8)       64",
+                "max_pool2d (MaxPool2d)    (batch, 16, 4, 4)        0",
+                "max_pool2d_1 (MaxPool2d)  (batch, 32, 2, 2)        0",
+                "Non-trainable params: 96"]:  # the running means and variances
+        assert row in summary
+
+
+def test_breast_cancer_confusion_matrix_matches_accuracy(run):
+    out, _ = run("breast_cancer_bce.py")
+    (malignant, benign) = [[int(n) for n in row[1:]] for row in
+                           (line.split() for line in out.splitlines())
+                           if row and row[0] in ("malignant", "benign") and len(row) == 3]
+    assert sum(malignant) + sum(benign) == 114  # the test part: 20% of 569
+    correct = malignant[0] + benign[1]
+    assert printed_number(out, "test accuracy") == pytest.approx(correct / 114, abs=1e-4)
+
+
+def test_optimizers_table_and_loss_curves(run):
+    out, folder = run("optimizers.py")
+    rows = table(out, r"[A-Za-z]+")[1:]  # after the header
+    names = [row[0] for row in rows]
+    assert names == ["SGD", "momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "AdaDelta",
+                     "Nadam", "AdamW"]
+    losses, accuracies = (np.array([float(row[k]) for row in rows]) for k in (1, 2))
+    assert np.all(np.isfinite(losses)) and np.all(losses < np.log(10))  # all learned
+    assert np.all(accuracies > 0.5) and accuracies.max() > 0.9
+    # momentum's heavy ball gets further than plain SGD in the same steps
+    assert losses[names.index("momentum")] < losses[names.index("SGD")]
+    plotted(out, folder, "optimizers.png")
+
+
+def test_vanishing_gradients_table_and_overlay(run):
+    out, folder = run("vanishing_gradients.py")
+    rows = table(out, r"(\d+|output)")
+    assert [row[0] for row in rows] == [*map(str, range(1, 11)), "output"]
+    sigmoid, relu, residual = np.array([row[1:] for row in rows], dtype=float).T
+    # through sigmoids the gradient shrinks layer by layer towards the input: by 1e-6
+    assert np.all(np.diff(sigmoid) > 0) and sigmoid[0] / sigmoid[-1] < 1e-5
+    for norms in (relu, residual):  # no layer's gradient is 100 times the first's
+        assert norms.max() / norms[0] < 100 and norms[0] / norms[-1] > 0.1
+    (text,) = drawn(out, folder, "vanishing_gradients.svg")
+    assert "(log scale)" in text and "vanishing" in text
+    # each weight is filled with the colour of its gradient norm's decade
+    fills = node_fills(folder / "vanishing_gradients.svg")
+    weights = [f"dense{'_' + str(k) if k else ''}/W" for k in range(10)] + ["output/W"]
+    assert [fills[w] for w in weights] == [PALETTE[decade(norm)] for norm in sigmoid]
+
+
+def node_fills(path: Path) -> dict[str, str]:
+    """Each drawn node's label (its first line) and the fill of its shape."""
+    fills = {}
+    for group in ET.parse(path).getroot().iter(f"{SVG}g"):
+        if group.get("class") == "node":
+            label = " ".join("".join(next(group.iter(f"{SVG}text")).itertext()).split())
+            fills[label] = next(el.get("fill") for el in group.iter()
+                                if el.tag in (f"{SVG}path", f"{SVG}polygon", f"{SVG}ellipse")
+                                and el.get("fill") not in (None, "none"))
+    return fills
