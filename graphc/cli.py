@@ -362,8 +362,7 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", type=Path, default=Path("out/demo"), metavar="DIR",
                         help="the folder the drawings and the loss curve go to "
                              "(default: out/demo)")
-    parser.add_argument("--epochs", type=int, default=30,
-                        help="training epochs (default: 30; early stopping may end sooner)")
+    parser.add_argument("--epochs", type=int, default=60, help="training epochs (default: 60)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar")
 

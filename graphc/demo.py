@@ -29,13 +29,14 @@ class DemoResult:
 
 
 def build_model(seed: int = 0) -> nn.Sequential:
-    """The digits MLP: 64 → 128 (ReLU, dropout) → 64 (ReLU) → 10 logits."""
-    return nn.Sequential([nn.Dense(128, "relu", kernel_init="he_normal"), nn.Dropout(0.2),
-                          nn.Dense(64, "relu", kernel_init="he_normal"), nn.Dense(10)],
+    """The digits MLP: 64 → 128 (ReLU, dropout) → 64 (ReLU, dropout) → 10 logits."""
+    return nn.Sequential([nn.Dense(128, "relu", kernel_init="he_uniform"), nn.Dropout(0.2),
+                          nn.Dense(64, "relu", kernel_init="he_uniform"), nn.Dropout(0.2),
+                          nn.Dense(10)],
                          seed=seed, input_shape=(64,), name="digits_mlp")
 
 
-def run(out: Path, *, epochs: int = 30, batch_size: int = 32, progress: bool = True,
+def run(out: Path, *, epochs: int = 60, batch_size: int = 32, progress: bool = True,
         timing_steps: int = 200, say=print) -> DemoResult:
     """Run the demo, writing into ``out``; ``say`` prints each line of the story."""
     data = gx.data.digits()
