@@ -1,9 +1,12 @@
 """``graphc demo`` tells the whole story: summary, compile, train, test, speed, drawings."""
 
+import contextlib
 import sys
 
 import numpy as np
+import pytest
 
+import graphc as gx
 from graphc import demo
 from graphc.cli import main
 
@@ -26,11 +29,23 @@ def test_a_short_demo_trains_reports_and_draws(tmp_path):
     assert "∂loss/∂node" in (tmp_path / "demo" / "backward.svg").read_text()
 
 
-def test_timing_leaves_the_model_as_it_was():
+@pytest.mark.parametrize("fails", [False, True])
+def test_timing_leaves_the_model_as_it_was(fails, monkeypatch):
     model = demo.build_model()
     before = [p.value.copy() for p in model.params()]
     X = np.random.default_rng(0).random((8, 64), dtype=np.float32)
-    demo.step_speeds(model, X, np.arange(8) % 10, steps=2)
+    if fails:  # the second compilation fails, after the first one's steps ran
+        real_compile, calls = gx.compile, []
+
+        def compile_once(*args, **kwargs):
+            calls.append(args)
+            if len(calls) > 1:
+                raise RuntimeError("compiler failure")
+            return real_compile(*args, **kwargs)
+
+        monkeypatch.setattr(demo.gx, "compile", compile_once)
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        demo.step_speeds(model, X, np.arange(8) % 10, steps=2)
     assert all(np.array_equal(p.value, b) for p, b in zip(model.params(), before, strict=True))
 
 

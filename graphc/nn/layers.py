@@ -42,6 +42,22 @@ def _require(layer: Layer, ok: bool, wanted: str, shape: Shape) -> None:
         raise ValueError(f"{_where(layer)}: {wanted}, got input of shape {format_shape(shape)}")
 
 
+def _features(layer: Layer, input_type: TensorType) -> int:
+    """The fixed last dim of ``input_type``: the features a fully connected layer is
+    built for."""
+    _require(layer, input_type.ndim >= 1 and isinstance(input_type.shape[-1], int),
+             "needs input of shape (..., features) with a fixed last dim", input_type.shape)
+    return input_type.shape[-1]
+
+
+def _check_features(layer: Layer, x: Tensor, weight: Tensor) -> None:
+    """``x`` has the features ``weight`` (shape (in, out)) was built for."""
+    features = weight.shape[0]
+    _require(layer, x.ndim >= 1 and x.shape[-1] == features,
+             f"was built for input of {features} features ({weight.name.rsplit('/', 1)[-1]} "
+             f"of shape {format_shape(weight.shape)})", x.shape)
+
+
 def _positive_int(value: Any, what: str, layer: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{layer}: {what} must be a positive int, got {value!r}")
@@ -160,6 +176,14 @@ def _activate(activator: _Activator | None, layer: Layer, z: Tensor, training: b
     return z if activator is None else activator(z, training, _random_key(layer, "activation"))
 
 
+def _dense_activate(activator: _Activator | None, layer: Layer, x: Tensor, W: Tensor,
+                    b: Tensor | None, training: bool) -> Tensor:
+    """``act(x @ W + b)`` (``x @ W + b`` without an activation), fused where it can be."""
+    if activator is None:
+        return gx.dense(x, W, b)
+    return activator.after_dense(x, W, b, training, _random_key(layer, "activation"))
+
+
 # -- fully connected --------------------------------------------------------------------------
 
 
@@ -195,31 +219,19 @@ class Dense(Layer):
         self._activator = _activator(activation, activation_params, where)
 
     def build(self, input_type: TensorType) -> None:
-        _require(self, input_type.ndim >= 1 and isinstance(input_type.shape[-1], int),
-                 "needs input of shape (..., features) with a fixed last dim", input_type.shape)
         dtype = float_dtype(input_type)
-        self.W = self.add_param("W", (input_type.shape[-1], self.units), self.kernel_init,
-                                dtype=dtype)
+        self.W = self.add_param("W", (_features(self, input_type), self.units),
+                                self.kernel_init, dtype=dtype)
         self.b = self.add_param("b", (self.units,), self.bias_init, dtype=dtype) \
             if self.use_bias else None
-
-    def _check_features(self, x: Tensor, weight: Tensor) -> None:
-        features = weight.shape[0]
-        _require(self, x.ndim >= 1 and x.shape[-1] == features,
-                 f"was built for input of {features} features (W of shape "
-                 f"{format_shape(weight.shape)})", x.shape)
 
     def _weight(self, training: bool) -> Tensor:
         """The kernel the forward pass multiplies by (``DropConnect`` drops from it)."""
         return self.W
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
-        self._check_features(x, self.W)
-        W = self._weight(training)
-        if self._activator is None:
-            return gx.dense(x, W, self.b)
-        return self._activator.after_dense(x, W, self.b, training,
-                                           _random_key(self, "activation"))
+        _check_features(self, x, self.W)
+        return _dense_activate(self._activator, self, x, self._weight(training), self.b, training)
 
 
 Linear = Dense
@@ -271,17 +283,14 @@ class Maxout(Layer):
         self.use_bias, self.kernel_init, self.bias_init = use_bias, kernel_init, bias_init
 
     def build(self, input_type: TensorType) -> None:
-        _require(self, input_type.ndim >= 1 and isinstance(input_type.shape[-1], int),
-                 "needs input of shape (..., features) with a fixed last dim", input_type.shape)
         dtype, width = float_dtype(input_type), self.units * self.pieces
-        self.W = self.add_param("W", (input_type.shape[-1], width), self.kernel_init,
+        self.W = self.add_param("W", (_features(self, input_type), width), self.kernel_init,
                                 dtype=dtype)
         self.b = self.add_param("b", (width,), self.bias_init, dtype=dtype) \
             if self.use_bias else None
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
-        _require(self, x.ndim >= 1 and x.shape[-1] == self.W.shape[0],
-                 f"was built for input of {self.W.shape[0]} features", x.shape)
+        _check_features(self, x, self.W)
         return gx.maxout(gx.dense(x, self.W, self.b), self.pieces)
 
 
@@ -316,9 +325,7 @@ class Highway(Layer):
         self._activator = _activator(activation, activation_params, "Highway")
 
     def build(self, input_type: TensorType) -> None:
-        _require(self, input_type.ndim >= 1 and isinstance(input_type.shape[-1], int),
-                 "needs input of shape (..., features) with a fixed last dim", input_type.shape)
-        d, dtype = input_type.shape[-1], float_dtype(input_type)
+        d, dtype = _features(self, input_type), float_dtype(input_type)
         self.W_H = self.add_param("W_H", (d, d), self.kernel_init, dtype=dtype)
         self.b_H = self.add_param("b_H", (d,), self.bias_init, dtype=dtype)
         self.W_T = self.add_param("W_T", (d, d), self.kernel_init, dtype=dtype)
@@ -326,12 +333,8 @@ class Highway(Layer):
                                   dtype=dtype)
 
     def forward(self, x: Tensor, training: bool) -> Tensor:
-        d = self.W_H.shape[0]
-        _require(self, x.ndim >= 1 and x.shape[-1] == d,
-                 f"was built for input of {d} features", x.shape)
-        h = gx.dense(x, self.W_H, self.b_H) if self._activator is None else \
-            self._activator.after_dense(x, self.W_H, self.b_H, training,
-                                        _random_key(self, "activation"))
+        _check_features(self, x, self.W_H)
+        h = _dense_activate(self._activator, self, x, self.W_H, self.b_H, training)
         t = gx.dense(x, self.W_T, self.b_T, "sigmoid")
         return x + t * (h - x)
 
@@ -483,6 +486,7 @@ class BatchNorm(Layer):
 
     (the unbiased variance, as torch), registered as state updates of the output: compile
     the step with ``updates={**opt.minimize(loss, params), **nn.state_updates(loss)}``.
+    A batch with one value per channel (n = 1) leaves the running statistics unchanged.
 
     Parameters
     ----------
@@ -525,6 +529,13 @@ class BatchNorm(Layer):
             return gx.batch_norm(*args, training=False, eps=self.eps)
         y, mean, var = gx.batch_norm(*args, training=True, eps=self.eps,
                                      momentum=self.momentum)
+        count = gx.size(x, (0, *range(2, x.ndim)))
+        if isinstance(count, Tensor):
+            # a batch of one value per channel (an epoch's last batch of one example) has
+            # no unbiased variance (σ²·n/(n − 1) is 0/0): the running statistics stay as
+            # they are; gx.batch_norm refuses such batches when their size is known
+            mean = gx.where(count > 1, mean, self.running_mean)
+            var = gx.where(count > 1, var, self.running_var)
         register_state_updates(y, {self.running_mean: mean, self.running_var: var})
         return y
 

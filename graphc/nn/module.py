@@ -46,6 +46,8 @@ class Layer:
             raise ValueError(f"layer names are non-empty strings without '/', got {name!r}")
         self.name = name or _snake_case(type(self).__name__)
         self._name_given = name is not None
+        #: the generated name before a container renamed the layer (``dense`` of ``dense_1``)
+        self._base_name: str | None = None
         #: seed of the initial values; a container passes its own to its layers
         self.seed = 0
         self.built = False
@@ -75,15 +77,31 @@ class Layer:
         x = as_tensor(x)
         scope = gx.scope(self.name) if self.scoped else nullcontext(gx.current_scope())
         with scope as path:
-            if not self.built:
-                self.path = path
-                for layer in self.sublayers():
-                    layer.seed = self.seed
-                self.build(x.type)
-                self.built = True
-            y = self.forward(x, training)
+            if self.built:
+                y = self.forward(x, training)
+            else:
+                y = self._build_and_call(x, training, path)
         self.input_type, self.output_type = x.type, y.type
         return y
+
+    def _build_and_call(self, x: Tensor, training: bool, path: str) -> Tensor:
+        """The first call: build, then forward (a container's layers build in its forward).
+        If it fails, every layer it began to build is unbuilt again, so that a corrected
+        call builds them afresh for its input."""
+        unbuilt = [layer for layer in layer_tree(self) if not layer.built]
+        try:
+            self.path = path
+            for layer in self.sublayers():
+                layer.seed = self.seed
+            self.build(x.type)
+            self.built = True
+            return self.forward(x, training)
+        except BaseException:
+            for layer in unbuilt:
+                layer.built = False
+                layer._params.clear()
+                layer._state.clear()
+            raise
 
     def add_param(self, name: str, shape: Sequence[int], init: str | Any = "zeros", *,
                   dtype: str = "float32", trainable: bool = True) -> Param:
@@ -91,7 +109,13 @@ class Layer:
         shape = tuple(int(d) for d in shape)
         full = f"{self.path}/{name}" if self.path else name
         rng = np.random.default_rng([self.seed, zlib.crc32(full.encode())])
-        value = np.asarray(initializers.get(init)(shape, rng, dtype), dtype=dtype)
+        initializer = initializers.get(init)
+        value = np.asarray(initializer(shape, rng, dtype), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the initializer "
+                             f"{getattr(initializer, '__name__', initializer)!r} gave shape "
+                             f"{format_shape(value.shape)} for {full!r} of shape "
+                             f"{format_shape(shape)}")
         param = gx.param(full, value)
         (self._params if trainable else self._state)[name] = param
         return param
@@ -224,6 +248,16 @@ def _unique(params: list[Param]) -> list[Param]:
     return list(dict.fromkeys(params))
 
 
+def layer_tree(layer: Layer) -> list[Layer]:
+    """``layer`` and every layer below it (through ``sublayers``), depth first, each once."""
+    def walk(node: Layer) -> Iterator[Layer]:
+        yield node
+        for sub in node.sublayers():
+            yield from walk(sub)
+
+    return list(dict.fromkeys(walk(layer)))
+
+
 def _unscoped_tree(layer: Layer) -> Iterator[Layer]:
     """The layers whose params share ``layer``'s scope: its sublayers, through containers."""
     for sub in layer.sublayers():
@@ -233,22 +267,35 @@ def _unscoped_tree(layer: Layer) -> Iterator[Layer]:
 
 
 def _give_unique_names(container: Layer) -> None:
-    """Rename ``container``'s layers so none shares a scope name (dense, dense_1, ...)."""
-    taken: set[str] = set()
-    layers = [layer for layer in _unscoped_tree(container) if layer.scoped]
+    """Rename ``container``'s layers so none shares a scope name (dense, dense_1, ...).
+
+    Names the user gave are kept, and so are the names of built layers: their params are
+    named after them. A layer used twice (shared weights) is one layer.
+    """
+    layers = list(dict.fromkeys(layer for layer in _unscoped_tree(container) if layer.scoped))
+    taken: dict[str, Layer] = {}
     for layer in layers:
-        if layer._name_given:
-            if layer.name in taken:
-                raise ValueError(f"two layers are named {layer.name!r}")
-            taken.add(layer.name)
+        if layer._name_given or layer.built:
+            other = taken.setdefault(layer.name, layer)
+            if other is not layer:
+                hint = ("; built layers keep their names, which their params carry: nest "
+                        "models before building them, or name their layers apart"
+                        if layer.built or other.built else "")
+                raise ValueError(f"two layers are named {layer.name!r}{hint}")
+    suffixes: dict[str, int] = {}
     for layer in layers:
-        if layer._name_given:
+        if layer._name_given or layer.built:
             continue
-        base, k = layer.name, 0
-        while layer.name in taken:
+        if layer._base_name is None:
+            layer._base_name = layer.name
+        base, k = layer._base_name, suffixes.get(layer._base_name, 0)
+        name = base if k == 0 else f"{base}_{k}"
+        while name in taken:
             k += 1
-            layer.name = f"{base}_{k}"
-        taken.add(layer.name)
+            name = f"{base}_{k}"
+        suffixes[base] = k
+        layer.name = name
+        taken[name] = layer
 
 
 def _summary_table(model: Layer) -> str:

@@ -228,6 +228,14 @@ class Optimizer:
         self.state[key] = gx.param(f"{self.name}/{key}", value)
         return self.state[key]
 
+    def __copy__(self) -> Optimizer:
+        """The same settings and the state params made so far (shared); slots either one
+        makes afterwards are its own (``load_checkpoint`` tries a checkpoint on a copy)."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        twin.state, twin._slot_owners = dict(self.state), dict(self._slot_owners)
+        return twin
+
     # -- checking -------------------------------------------------------------------------------
     def _checked(self, grads: Mapping[Param, Tensor]) -> dict[Param, Tensor]:
         checked = {}

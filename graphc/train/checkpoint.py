@@ -16,6 +16,7 @@ anything: a checkpoint that does not fit, or a damaged file, changes nothing.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import uuid
 import zipfile
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+import graphc as gx
 from graphc.nn.module import Layer
 from graphc.optim import Optimizer
 from graphc.tensor import Param
@@ -79,15 +81,17 @@ def load_checkpoint(path: str | Path, model: Layer, optimizer: Optimizer | None 
 
     Everything is checked first: every param of the model present with its shape and
     dtype, no param the model lacks; the same for the optimizer's state when an
-    optimizer is given. Optimizer slots the checkpoint holds but the optimizer has not
-    made yet (a fresh optimizer, before its first ``minimize``) are made, so training
-    resumes with the saved moments.
+    optimizer is given. An optimizer that has not made its per-param state yet (a fresh
+    one, before its first ``minimize``) makes it, as its first ``minimize`` would, for
+    the params the checkpoint holds state for: training resumes with the saved moments,
+    and the state of another kind of optimizer (Adam's ``m`` and ``v`` for an SGD with
+    momentum) does not fit.
 
     Raises
     ------
     CheckpointError
         Naming each mismatch (the param, both shapes and dtypes), or saying why the file
-        cannot be read. Nothing is assigned then.
+        cannot be read. Nothing is assigned, and no optimizer state made, then.
     FileNotFoundError
         If there is no file at ``path``.
     """
@@ -95,25 +99,25 @@ def load_checkpoint(path: str | Path, model: Layer, optimizer: Optimizer | None 
     problems: list[str] = []
     params = model.named_params()
     param_values = _match(_section(arrays, PARAM), _types(params), "param", "model", problems)
-    new_slots: dict[str, tuple[Param, str]] = {}
+    stored = _section(arrays, OPTIM)
     optim_values: list[tuple[str, np.ndarray]] = []
-    if optimizer is not None:
-        stored = _section(arrays, OPTIM)
-        if not stored:
-            problems.append("it holds no optimizer state (it was saved without an optimizer)")
-        new_slots = _unmade_slots(stored, optimizer, params)
-        types = {**_types(optimizer.state),
-                 **{key: (param.shape, param.dtype) for key, (param, _) in new_slots.items()}}
-        if stored:
-            optim_values = _match(stored, types, "optimizer state", "optimizer", problems)
+    if optimizer is not None and not stored:
+        problems.append("it holds no optimizer state (it was saved without an optimizer)")
+    elif optimizer is not None:
+        trial = copy.copy(optimizer)  # makes its slots beside the optimizer's, not in them
+        try:
+            _make_state(trial, model, stored)
+        except ValueError as e:
+            problems.append(f"the optimizer cannot make its state for the model: {e}")
+        optim_values = _match(stored, _types(trial.state), "optimizer state", "optimizer",
+                              problems)
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit; nothing was loaded:\n  "
                               + "\n  ".join(problems))
     for name, value in param_values:
         params[name].value = value
     if optimizer is not None:
-        for param, slot in new_slots.values():
-            optimizer.slot(param, slot)
+        _make_state(optimizer, model, stored)  # as on the trial copy, where it fitted
         for key, value in optim_values:
             optimizer.state[key].value = value
 
@@ -162,13 +166,12 @@ def _match(stored: dict[str, np.ndarray], wanted: dict[str, tuple[tuple, str]], 
     return [(name, stored[name]) for name in wanted if name in stored]
 
 
-def _unmade_slots(stored: dict[str, np.ndarray], optimizer: Optimizer,
-                  params: dict[str, Param]) -> dict[str, tuple[Param, str]]:
-    """The stored ``<slot>/<param name>`` entries the optimizer has not made yet (it has
-    not minimized anything): ``{key: (param, slot name)}``, made once everything fits."""
-    unmade = {}
-    for key in stored:
-        slot, _, param_name = key.partition("/")
-        if key not in optimizer.state and param_name in params:
-            unmade[key] = (params[param_name], slot)
-    return unmade
+def _make_state(optimizer: Optimizer, model: Layer, stored: dict[str, np.ndarray]) -> None:
+    """Have ``optimizer`` make its per-param state for the model's trainable params that
+    the checkpoint holds state for (keys ``<slot>/<param name>``), as its first ``minimize``
+    would: by building (and dropping) its update for zero gradients. Slots are made once,
+    so an optimizer that has trained already makes nothing new."""
+    names = {key.partition("/")[2] for key in stored}
+    params = [p for p in model.params() if p.name in names]
+    if params:
+        optimizer.apply({p: gx.zeros_like(p) for p in params})

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphc.nn.module import Layer
+from graphc.nn.module import Layer, float_dtype
 from graphc.train.errors import DataError
 from graphc.train.losses import ANY, BINARY, CLASSES, Loss
-from graphc.types import FLOAT_DTYPES, TensorType, format_shape
+from graphc.types import TensorType, format_shape
 
 
 def features(X: object, model: Layer, what: str) -> np.ndarray:
     """``X`` as an array the model takes, checked: at least one example, numeric, finite,
     each example shaped as the model's input (once built).
 
-    A built model's float input dtype is adopted (float64 data feeds a float32 model);
-    for an unbuilt model integer and bool features become float32.
+    Features take a built model's float input dtype (float64 data feeds a float32 model),
+    else float32, the dtype layers are built in by default: data of any dtype builds a
+    float32 model (build it on a float64 input first for a float64 one).
     """
     X = np.asarray(X)
     if X.ndim == 0 or len(X) == 0:
@@ -30,15 +31,9 @@ def features(X: object, model: Layer, what: str) -> np.ndarray:
     built = model.input_type if model.built else None
     if built is not None:
         _check_example_shape(X, built, what)
-    X = X.astype(_feature_dtype(X, built), copy=False)
+    X = X.astype(float_dtype(built) if built is not None else "float32", copy=False)
     check_finite(X, "X", what)
     return X
-
-
-def _feature_dtype(X: np.ndarray, built: TensorType | None) -> str:
-    if built is not None and built.dtype in FLOAT_DTYPES:
-        return built.dtype
-    return X.dtype.name if X.dtype.kind == "f" else "float32"
 
 
 def _check_example_shape(X: np.ndarray, input_type: TensorType, what: str) -> None:
@@ -58,11 +53,16 @@ def check_finite(a: np.ndarray, name: str, what: str) -> None:
         return
     bad = ~np.isfinite(a)
     if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        first = first_index(bad)
         n_nan = int(np.isnan(a).sum())
         raise DataError(f"{what} data: {name} holds {int(bad.sum())} non-finite values "
                         f"({n_nan} NaN, {int(bad.sum()) - n_nan} inf); the first is "
                         f"{a[first]} at index {first} (example {first[0]})")
+
+
+def first_index(mask: np.ndarray) -> tuple[int, ...]:
+    """The index of the first true entry of ``mask`` (which has one), in C order."""
+    return tuple(int(i) for i in np.unravel_index(np.argmax(mask), mask.shape))
 
 
 def check_lengths(X: np.ndarray, y: np.ndarray, what: str) -> None:
@@ -89,15 +89,11 @@ def prepare_targets(y: object, loss: Loss, pred: TensorType, what: str) -> np.nd
         return _class_labels(y, loss, pred, what)
     check_finite(y, "y", what)
     if loss.labels == ANY:
-        return y.astype(_float_dtype(pred), copy=False) if y.dtype.kind == "f" else y
+        return y.astype(float_dtype(pred), copy=False) if y.dtype.kind == "f" else y
     y = _shaped_like(y, pred, loss, what)
     if loss.labels == BINARY:
         _check_binary(y, loss, what)
-    return y.astype(_float_dtype(pred), copy=False)
-
-
-def _float_dtype(pred: TensorType) -> str:
-    return pred.dtype if pred.dtype in FLOAT_DTYPES else "float32"
+    return y.astype(float_dtype(pred), copy=False)
 
 
 def _class_labels(y: np.ndarray, loss: Loss, pred: TensorType, what: str) -> np.ndarray:
@@ -115,7 +111,7 @@ def _class_labels(y: np.ndarray, loss: Loss, pred: TensorType, what: str) -> np.
                         "label per example (the output's shape without the class axis)")
     bad = (y < 0) | (y >= n_classes)
     if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        first = first_index(bad)
         raise DataError(f"{what} labels: label {y[first]} at index {first} is out of range "
                         f"for a model with {n_classes} outputs (classes 0..{n_classes - 1}); "
                         f"{int(bad.sum())} of {y.size} labels are out of range")
@@ -138,7 +134,7 @@ def _shaped_like(y: np.ndarray, pred: TensorType, loss: Loss, what: str) -> np.n
 def _check_binary(y: np.ndarray, loss: Loss, what: str) -> None:
     bad = (y != 0) & (y != 1)
     if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        first = first_index(bad)
         raise DataError(f"{what} labels: {loss.name} takes labels 0 or 1, got {y[first]} at "
                         f"index {first}; {int(bad.sum())} of {y.size} labels are neither 0 "
                         "nor 1")

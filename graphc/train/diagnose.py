@@ -15,15 +15,16 @@ from contextlib import contextmanager
 import numpy as np
 
 import graphc as gx
-from graphc.nn.module import Layer
+from graphc.nn.module import Layer, layer_tree
 from graphc.tensor import Param, Tensor
+from graphc.train.checks import first_index
 
 
 def first_non_finite(model: Layer, x: Tensor, X_batch: np.ndarray,
                      backend: str) -> tuple[Layer | None, str]:
     """The first layer whose params or output on ``X_batch`` are not finite, and a
     sentence saying what was found (``None`` and a sentence when every layer is finite)."""
-    with _recording(list(_layer_tree(model))) as calls:
+    with _recording(layer_tree(model)) as calls:
         model(x, training=True)
     fn = gx.compile([x], [output for _, output in calls], backend=backend)
     with np.errstate(all="ignore"):
@@ -34,12 +35,6 @@ def first_non_finite(model: Layer, x: Tensor, X_batch: np.ndarray,
             return layer, f"layer {_label(layer)}: {found}"
     return None, ("every layer's params and outputs are finite, so the loss itself "
                   "overflowed or was given values outside its domain")
-
-
-def _layer_tree(layer: Layer) -> Iterator[Layer]:
-    yield layer
-    for sub in layer.sublayers():
-        yield from _layer_tree(sub)
 
 
 @contextmanager
@@ -91,7 +86,7 @@ def _bad_output(value: np.ndarray) -> str:
 
 
 def _count(bad: np.ndarray, value: np.ndarray) -> str:
-    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    first = first_index(bad)
     n = int(bad.sum())
     return (f"{n} non-finite value{'s' if n != 1 else ''} of {value.size} (the first is "
             f"{value[first]} at index {first})")

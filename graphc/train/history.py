@@ -39,7 +39,8 @@ class History:
     steps_per_second : float
         Training steps per second of time spent in the compiled step.
     report : object
-        The optimizer's report on the training step (``print`` it).
+        The graph optimizer's report on the compiled training step: the passes and the
+        rules that fired (``print`` it).
     """
 
     history: dict[str, list[float]] = field(default_factory=dict)

@@ -170,6 +170,25 @@ def test_batch_norm_running_stats_after_three_compiled_steps_match_torch():
     assert not np.allclose(layer.running_var.value, 1.0)  # they did move
 
 
+@pytest.mark.parametrize("shape, moves", [((1, 3), False), ((2, 3), True), ((1, 3, 2), True)],
+                         ids=["one example", "two examples", "one example of two values"])
+def test_batch_norm_running_stats_skip_a_batch_of_one_value_per_channel(shape, moves):
+    """n/(n − 1) is 0/0 for one value per channel (a last batch of one example): the
+    running statistics keep their values then, instead of turning NaN."""
+    layer = nn.BatchNorm()
+    x = gx.input("x", ("batch", *shape[1:]), "float64")
+    y = layer(x)
+    step = gx.compile([x], y, updates=nn.state_updates(y))
+    batch = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    step(batch)
+    n = batch.size // shape[1]
+    values = np.moveaxis(batch, 1, 0).reshape(shape[1], n)
+    want_mean = 0.1 * values.mean(axis=1) if moves else np.zeros(shape[1])
+    want_var = 0.9 + 0.1 * values.var(axis=1, ddof=1) if moves else np.ones(shape[1])
+    np.testing.assert_allclose(layer.running_mean.value, want_mean, rtol=1e-12)
+    np.testing.assert_allclose(layer.running_var.value, want_var, rtol=1e-12)
+
+
 @pytest.mark.parametrize("axes, shape", [(1, (4, 6)), (1, (2, 3, 5)), (2, (2, 3, 5)),
                                          (3, (2, 3, 4, 4))])
 @pytest.mark.parametrize("affine", [True, False])

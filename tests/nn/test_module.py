@@ -38,9 +38,35 @@ def test_sequential_gives_layers_unique_names(layers, expected):
 
 
 def test_names_are_unique_through_nested_sequentials():
-    inner = nn.Sequential([nn.Dense(2)])
-    nn.Sequential([nn.Dense(2), inner])
-    assert inner.layers[0].name == "dense_1"
+    inner = nn.Sequential([nn.Dense(2), nn.Dense(2)])  # dense, dense_1 on their own
+    outer = nn.Sequential([nn.Dense(2), inner, nn.Dense(2)])
+    assert [names(outer)[0], *names(inner), names(outer)[2]] == [
+        "dense", "dense_1", "dense_2", "dense_3"]
+
+
+def test_a_layer_used_twice_is_named_once():
+    shared = nn.Dense(3)
+    model = nn.Sequential([nn.Dense(3), shared, nn.ReLU(), shared])
+    assert names(model) == ["dense", "dense_1", "relu", "dense_1"]
+    model(gx.input("x", ("batch", 3)))
+    assert list(model.named_params()) == ["dense/W", "dense/b", "dense_1/W", "dense_1/b"]
+
+
+def test_a_built_model_keeps_its_names_when_nested():
+    encoder = nn.Sequential([nn.Dense(3)], input_shape=(4,))  # params dense/W, dense/b
+    model = nn.Sequential([nn.Dense(4), encoder])
+    assert names(model)[0] == "dense_1" and names(encoder) == ["dense"]
+    model(gx.input("x", ("batch", 4)))
+    assert list(model.named_params()) == ["dense_1/W", "dense_1/b", "dense/W", "dense/b"]
+
+
+def test_built_models_whose_names_collide_cannot_nest():
+    first = nn.Sequential([nn.Dense(3)], input_shape=(4,))
+    second = nn.Sequential([nn.Dense(2)], input_shape=(3,))
+    with pytest.raises(ValueError, match="two layers are named 'dense'; built layers keep "
+                                         "their names, which their params carry"):
+        nn.Sequential([first, second])
+    assert names(second) == ["dense"] and second.layers[0].W.name == "dense/W"
 
 
 @pytest.mark.parametrize("make, error, message", [
@@ -54,6 +80,15 @@ def test_names_are_unique_through_nested_sequentials():
 def test_naming_errors(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_an_initializer_of_the_wrong_shape_is_named():
+    def flat(shape, rng, dtype):
+        return np.zeros(shape[-1], dtype)
+
+    with pytest.raises(ValueError, match=r"Dense 'dense': the initializer 'flat' gave shape "
+                                         r"\(3,\) for 'dense/W' of shape \(2, 3\)"):
+        nn.Dense(3, kernel_init=flat)(gx.input("x", ("batch", 2)))
 
 
 # -- params by scope path -----------------------------------------------------------------------
@@ -73,6 +108,17 @@ def test_params_are_named_by_scope_path():
     named = model.named_params()
     assert named["residual/dense/W"] is model.layers[2].f.W
     assert named["batch_norm/running_var"] is model.layers[4].running_var
+
+
+def test_a_failed_first_call_builds_nothing():
+    model = nn.Sequential([nn.Dense(8), nn.BatchNorm(), nn.Conv2d(2, 3)])
+    with pytest.raises(ValueError, match=r"Conv2d 'conv2d': needs input of shape \(N, C, H, W\)"):
+        model(gx.input("x", ("batch", 6)))  # Dense and BatchNorm build, then Conv2d fails
+    assert not model.built and not any(layer.built for layer in model.layers)
+    assert model.params() == [] and model.state() == []
+    y = model(gx.input("x", ("batch", 3, 5, 4)))  # the corrected call builds afresh
+    assert y.shape == ("batch", 2, 3, 6)
+    assert model.layers[0].W.shape == (4, 8) and model.layers[1].gamma.shape == (3,)
 
 
 def test_a_second_call_reuses_the_params():

@@ -3,6 +3,8 @@ state, training a small model, reprs, and the errors bad hyperparameters and bad
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -91,6 +93,19 @@ def test_plain_sgd_has_no_slots():
     opt = optim.SGD(0.1)
     train_step(mlp(), opt)
     assert list(opt.state) == ["step"]
+
+
+def test_a_copy_shares_the_state_made_so_far_and_makes_its_own_slots():
+    first, second = mlp(), nn.Sequential([nn.Dense(2, name="other")], input_shape=(4,),
+                                         dtype="float64")
+    opt = optim.Adam(0.01)
+    train_step(first, opt)
+    twin = copy.copy(opt)
+    assert twin.state == opt.state and twin.lr == opt.lr and twin.betas == opt.betas
+    train_step(second, twin)  # slots for other/W, other/b: the copy's alone
+    assert set(twin.state) - set(opt.state) == {"m/other/W", "v/other/W", "m/other/b",
+                                                "v/other/b"}
+    assert twin.step is opt.step
 
 
 def test_training_resumes_from_saved_state():

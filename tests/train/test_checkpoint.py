@@ -105,21 +105,52 @@ def test_dtype_mismatch(tmp_path):
         load_checkpoint(tmp_path / "ck.npz", wide)
 
 
+@pytest.mark.parametrize("make, problems", [
+    # a fresh optimizer of another kind makes its own slots, which the checkpoint lacks
+    (lambda: optim.Adam(), ["optimizer state 'm/dense/W' is missing from the checkpoint"]),
+    (lambda: optim.SGD(0.1, momentum=0.9),
+     ["optimizer state 'momentum/dense/W' is missing from the checkpoint",
+      "optimizer state 'v/dense/W' in the checkpoint is not in the optimizer"]),
+    (lambda: optim.SGD(0.1), ["optimizer state 'v/dense_2/b' in the checkpoint is not in the "
+                              "optimizer"]),
+    (lambda: optim.Nadam(), ["optimizer state 'mu_product' is missing from the checkpoint"]),
+])
+def test_the_state_of_another_optimizer_does_not_fit(tmp_path, make, problems):
+    model, optimizer = trained()
+    save_checkpoint(tmp_path / "ck.npz", model, optimizer)
+    fresh, other = mlp(seed=1), make()
+    before, before_keys = param_values(fresh), set(other.state)
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(tmp_path / "ck.npz", fresh, other)
+    for problem in problems:
+        assert problem in str(caught.value)
+    assert_same_values(param_values(fresh), before)
+    assert set(other.state) == before_keys  # no slot was made
+
+
 def test_optimizer_state_mismatch_assigns_nothing(tmp_path):
     model, optimizer = trained()
     save_checkpoint(tmp_path / "ck.npz", model, optimizer)
-    other_model, other_optimizer = trained(seed=1)
-    del other_optimizer.state["v/dense/b"]  # a slot to make, were the checkpoint to fit
-    other_optimizer.state["extra"] = gx.param("momentum/extra", np.zeros(2))
-    other_optimizer.state["v/dense/W"] = gx.param("momentum/v/dense/W", np.zeros(3, np.float32))
-    before, before_state = param_values(other_model), state_values(other_optimizer)
+    narrow, narrow_optimizer = mlp(hidden=8), Momentum(0.05)
+    before, before_state = param_values(narrow), state_values(narrow_optimizer)
     with pytest.raises(CheckpointError) as caught:
-        load_checkpoint(tmp_path / "ck.npz", other_model, other_optimizer)
-    assert "optimizer state 'extra' is missing from the checkpoint" in str(caught.value)
+        load_checkpoint(tmp_path / "ck.npz", narrow, narrow_optimizer)
+    assert ("param 'dense/W': the checkpoint holds shape (2, 16) float32, the model has shape "
+            "(2, 8) float32") in str(caught.value)
     assert ("optimizer state 'v/dense/W': the checkpoint holds shape (2, 16) float32, the "
-            "optimizer has shape (3,) float32") in str(caught.value)
-    assert_same_values(param_values(other_model), before)
-    assert_same_values(state_values(other_optimizer), before_state)  # no slot was made
+            "optimizer has shape (2, 8) float32") in str(caught.value)
+    assert_same_values(param_values(narrow), before)
+    assert_same_values(state_values(narrow_optimizer), before_state)  # no slot was made
+
+
+def test_loading_into_a_trained_optimizer_reuses_its_slots(tmp_path):
+    model, optimizer = trained()
+    save_checkpoint(tmp_path / "ck.npz", model, optimizer)
+    other_model, other_optimizer = trained(seed=1)
+    slots = dict(other_optimizer.state)
+    load_checkpoint(tmp_path / "ck.npz", other_model, other_optimizer)
+    assert other_optimizer.state == slots  # the same params, now holding the saved values
+    assert_same_values(state_values(other_optimizer), state_values(optimizer))
 
 
 @pytest.mark.parametrize("damage", ["half", "garbage", "single array", "plain npz"])

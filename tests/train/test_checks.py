@@ -93,3 +93,12 @@ def test_float64_features_feed_a_float32_model():
     model = mlp(outputs=3)
     history = gx.train.fit(model, X.astype(np.float64), CLASSES, epochs=1, progress=False)
     assert history.epochs == 1 and model.layers[0].W.dtype == "float32"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64", "bool"])
+def test_data_of_any_dtype_builds_a_float32_model(dtype):
+    model = mlp(outputs=3, inputs=None)  # built by fit, on the data
+    gx.train.fit(model, (X > 0).astype(dtype), CLASSES, epochs=1, progress=False)
+    assert {p.dtype for p in model.params()} == {"float32"}
+    assert model.input_type.dtype == "float32"
+    assert gx.train.predict(model, X.astype(dtype)).dtype == np.float32
