@@ -27,8 +27,7 @@ def first_non_finite(model: Layer, x: Tensor, X_batch: np.ndarray,
     with _recording(layer_tree(model)) as calls:
         model(x, training=True)
     fn = gx.compile([x], [output for _, output in calls], backend=backend)
-    with np.errstate(all="ignore"):
-        values = fn(X_batch)
+    values = fn(X_batch)
     for (layer, _), value in zip(calls, values, strict=True):
         found = _bad_params(layer) or _bad_output(value)
         if found:

@@ -271,8 +271,7 @@ def _train_epoch(run: _Run, epoch: int, batches: list[np.ndarray], bar) -> dict[
     for k, rows in enumerate(batches, start=1):
         X_batch, y_batch = run.X[rows], run.y[rows]
         start = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite losses are caught below
-            loss, pred = run.step.fn(X_batch, y_batch)
+        loss, pred = run.step.fn(X_batch, y_batch)  # a non-finite loss is caught below
         run.step_seconds += time.perf_counter() - start
         loss = float(loss)
         if not np.isfinite(loss):
@@ -309,11 +308,10 @@ def _evaluate_with(fn: Compiled, X: np.ndarray, y: np.ndarray, metrics: dict[str
     """The batch-size-weighted mean loss, and the metrics on all predictions at once."""
     _check_settings(1, batch_size)
     total, preds = 0.0, []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for rows in epoch_batches(len(X), batch_size, None):
-            loss, pred = fn(X[rows], y[rows])
-            total += float(loss) * len(rows)
-            preds.append(pred)
+    for rows in epoch_batches(len(X), batch_size, None):
+        loss, pred = fn(X[rows], y[rows])
+        total += float(loss) * len(rows)
+        preds.append(pred)
     pred = np.concatenate(preds)
     return {"loss": total / len(X), **{name: float(m(pred, y)) for name, m in metrics.items()}}
 
