@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,10 +95,10 @@ def fit(model: Layer, X: np.ndarray, y: np.ndarray, *, loss: LossArg = "cross_en
     smoother = SmoothedLoss(smoothing)  # checks λ before anything is compiled
     run = _prepare(model, X, y, loss=get_loss(loss), metrics=metrics, validation=validation,
                    optimizer=optimizer, early_stopping=early_stopping, seed=seed,
-                   backend=backend or graphs.default_backend())
-    run.smoother, run.batch_size, run.progress = smoother, batch_size, progress
-    run.rng = np.random.default_rng(seed) if shuffle else None
-    run.checkpoint = Path(checkpoint) if checkpoint is not None else None
+                   backend=backend or graphs.default_backend(), smoother=smoother,
+                   rng=np.random.default_rng(seed) if shuffle else None,
+                   batch_size=batch_size, progress=progress,
+                   checkpoint=Path(checkpoint) if checkpoint is not None else None)
     if early_stopping is not None:
         early_stopping.reset()
     for epoch in range(1, epochs + 1):
@@ -161,18 +161,19 @@ class _Run:
     early_stopping: EarlyStopping | None
     backend: str
     history: History
-    # how to run (set by ``fit``)
-    smoother: SmoothedLoss = field(default_factory=lambda: SmoothedLoss(0.05))
-    rng: np.random.Generator | None = None
-    batch_size: int = 32
-    progress: bool = True
-    checkpoint: Path | None = None
+    smoother: SmoothedLoss
+    rng: np.random.Generator | None
+    batch_size: int
+    progress: bool
+    checkpoint: Path | None
     step_seconds: float = 0.0
 
 
 def _prepare(model: Layer, X: np.ndarray, y: np.ndarray, *, loss: Loss, metrics: MetricsArg,
              validation: tuple | float | None, optimizer: Optimizer | None,
-             early_stopping: EarlyStopping | None, seed: int, backend: str) -> _Run:
+             early_stopping: EarlyStopping | None, seed: int, backend: str,
+             smoother: SmoothedLoss, rng: np.random.Generator | None, batch_size: int,
+             progress: bool, checkpoint: Path | None) -> _Run:
     """Check the data, build and compile the graphs (timed), choose the monitor."""
     X, y = _checked_pair(model, X, y, "training")
     graph = graphs.inference_graph(model, X)
@@ -190,7 +191,8 @@ def _prepare(model: Layer, X: np.ndarray, y: np.ndarray, *, loss: Loss, metrics:
     history = History(monitor=monitor.name, compile_seconds=time.perf_counter() - start,
                       report=step.fn.report)
     return _Run(model, X, y, held_out, step, evaluate_fn, metric_fns, optimizer, monitor,
-                early_stopping, backend, history)
+                early_stopping, backend, history, smoother, rng, batch_size, progress,
+                checkpoint)
 
 
 def default_optimizer() -> Optimizer:
