@@ -14,7 +14,7 @@ from typing import Any
 from graphc.errors import CompileError
 
 #: backend name -> module path; a module provides ``lower(graph)``.
-BACKENDS: dict[str, str] = {"numpy": "graphc.backends.numpy"}
+BACKENDS: dict[str, str] = {"numpy": "graphc.backends.numpy", "llvm": "graphc.backends.llvm"}
 
 
 def get(name: str) -> Callable[[Any], Any]:

@@ -1,0 +1,307 @@
+"""A graph becomes one LLVM module with one native entry point.
+
+The entry, ``int32 <symbol>(void **slots, const int64 *dims, void *const *fns)``, runs the
+whole schedule of the memory plan. ``slots`` holds one pointer per array, in the order
+of ``Layout``: inputs, params, constants, outputs, update values, then scratch
+buffers for intermediates (which the runtime allocates once per shape signature);
+``dims`` holds the symbolic sizes, ``fns`` the external functions (BLAS). It
+returns 0, or 1 + the position of the node that failed (an index out of range).
+
+Each node is lowered by its rule (``rules``) into an internal kernel function whose
+array arguments are ``noalias``; kernels are called once and inlined, so LLVM sees
+constant shapes and strides and knows the arrays do not overlap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import llvmlite.ir as ir
+import numpy as np
+
+from graphc.backends.llvm import externs, loops, target
+from graphc.backends.llvm.dtypes import I32, I64, PTR
+from graphc.backends.llvm.loops import View
+from graphc.backends.llvm.rules import RULES, VIEW_RULES, load_all
+from graphc.errors import CompileError
+from graphc.graph import Graph
+from graphc.ops.leaves import constant_value
+from graphc.passes.memory import plan as plan_memory
+from graphc.tensor import Tensor
+from graphc.types import Dim
+
+ENTRY = "graphc_entry"
+LEAVES = ("input", "param", "constant")
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """An array the runtime provides: its shape (ints and dim names) and dtype."""
+
+    shape: tuple[Dim, ...]
+    dtype: str
+    #: scratch only: the positions of its first write and last read (views included)
+    live: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Layout:
+    """What each slot of the entry's ``slots`` argument holds."""
+
+    inputs: list[Buffer] = field(default_factory=list)
+    params: list[Buffer] = field(default_factory=list)
+    constants: list[np.ndarray] = field(default_factory=list)
+    outputs: list[Buffer] = field(default_factory=list)
+    updates: list[Buffer] = field(default_factory=list)
+    scratch: list[Buffer] = field(default_factory=list)
+    #: symbolic dim names, in the order of the entry's ``dims`` argument
+    dims: list[str] = field(default_factory=list)
+    #: indices of updates written straight into their param's array
+    updates_in_place: set[int] = field(default_factory=set)
+
+    def slot(self, group: str, index: int) -> int:
+        before = {"inputs": 0, "params": 1, "constants": 2, "outputs": 3, "updates": 4,
+                  "scratch": 5}[group]
+        groups = [self.inputs, self.params, self.constants, self.outputs, self.updates]
+        return sum(len(g) for g in groups[:before]) + index
+
+    @property
+    def n_slots(self) -> int:
+        return self.slot("scratch", len(self.scratch))
+
+
+@dataclass
+class Lowered:
+    """The unoptimized IR of a graph and how to call it."""
+
+    module: ir.Module
+    layout: Layout
+    #: the node each failure status names (status = position + 1)
+    nodes: list[Tensor]
+    failures: dict[int, str]
+
+
+class Context:
+    """Lowering state of one entry function; rules use ``builder``, ``dim``, ``kernel``."""
+
+    def __init__(self, module: ir.Module, layout: Layout) -> None:
+        self.module = module
+        self.layout = layout
+        fn_type = ir.FunctionType(I32, [PTR, PTR, PTR])
+        self.function = ir.Function(module, fn_type, ENTRY)
+        self.slots_arg, self.dims_arg, self.fns_arg = self.function.args
+        for a in self.function.args:
+            a.add_attribute("noalias")
+        self.builder = ir.IRBuilder(self.function.append_basic_block("entry"))
+        self._dims: dict[str, ir.Value] = {}
+        self._slots: dict[int, ir.Value] = {}
+        self._names = itertools.count()
+        self.node: Tensor | None = None  # the node being lowered
+        self.position = 0
+        self.failures: dict[int, str] = {}
+
+    # -- values the rules need ------------------------------------------------------------------
+    def dim(self, d: Dim) -> ir.Value:
+        """The size ``d`` as an i64 (a constant when static)."""
+        if isinstance(d, int):
+            return I64(d)
+        if d not in self._dims:
+            if d not in self.layout.dims:
+                self.layout.dims.append(d)
+            b = self.builder
+            with b.goto_entry_block():
+                ptr = b.gep(self.dims_arg, [I64(self.layout.dims.index(d))], inbounds=True,
+                            source_etype=I64)
+                self._dims[d] = b.load(ptr, typ=I64, name=_ident(d))
+        return self._dims[d]
+
+    def shape(self, shape: Sequence[Dim]) -> tuple[ir.Value, ...]:
+        return tuple(self.dim(d) for d in shape)
+
+    def slot_pointer(self, slot: int) -> ir.Value:
+        """The array in ``slot`` (one IR value per slot, so kernels can tell when an output
+        is one of their inputs)."""
+        if slot not in self._slots:
+            b = self.builder
+            with b.goto_entry_block():
+                ptr = b.gep(self.slots_arg, [I64(slot)], inbounds=True, source_etype=PTR)
+                self._slots[slot] = b.load(ptr, typ=PTR)
+        return self._slots[slot]
+
+    def extern(self, name: str) -> ir.Value:
+        """The address of an external function (``externs.NAMES``), from ``fns``."""
+        b = self.builder
+        ptr = b.gep(self.fns_arg, [I64(externs.NAMES.index(name))], inbounds=True,
+                    source_etype=PTR)
+        return b.load(ptr, typ=PTR, name=name)
+
+    def view(self, slot: int, node_or_shape: Any, dtype: str | None = None) -> View:
+        shape = node_or_shape.shape if isinstance(node_or_shape, Tensor) else node_or_shape
+        dtype = dtype or node_or_shape.dtype
+        return loops.contiguous(self.builder, self.slot_pointer(slot), self.shape(shape), dtype)
+
+    def scratch(self, shape: Sequence[Dim], dtype: str) -> View:
+        """A temporary buffer live during the current node only (im2col columns, ...)."""
+        self.layout.scratch.append(Buffer(tuple(shape), dtype, (self.position, self.position)))
+        return self.view(self.layout.slot("scratch", len(self.layout.scratch) - 1),
+                         tuple(shape), dtype)
+
+    # -- kernels --------------------------------------------------------------------------------
+    def kernel(self, name: str, views: Sequence[View],
+               emit: Callable[[ir.IRBuilder, list[View], list[ir.Value]], None], *,
+               scalars: Sequence[ir.Value] = (), can_fail: bool = False,
+               noalias: bool = True) -> None:
+        """Emit ``emit`` as an internal function over ``views`` (arrays, ``noalias`` unless
+        an array is read and written in place) and ``scalars``, and call it.
+
+        ``emit(builder, views, scalars)`` sees the views as the function's arguments. A
+        kernel that ``can_fail`` returns an i32 status: ``ctx.fail_if`` inside it makes the
+        entry return this node's failure status.
+        """
+        arg_types: list[ir.Type] = []
+        for v in views:
+            arg_types += [PTR] + [I64] * (2 * v.ndim)
+        arg_types += [s.type for s in scalars]
+        ret = I32 if can_fail else ir.VoidType()
+        # an output written in place over an input must not be declared noalias
+        noalias = noalias and len({id(v.ptr) for v in views}) == len(views)
+        fn = ir.Function(self.module, ir.FunctionType(ret, arg_types),
+                         f"k{next(self._names)}.{_ident(name)}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        args = iter(fn.args)
+        local: list[View] = []
+        for v in views:
+            ptr = next(args)
+            if noalias:
+                ptr.add_attribute("noalias")
+            shape = tuple(next(args) for _ in range(v.ndim))
+            strides = tuple(next(args) for _ in range(v.ndim))
+            local.append(View(ptr, shape, strides, v.dtype, v.contiguous))
+        local_scalars = [next(args) for _ in scalars]
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        emit(b, local, local_scalars)
+        if can_fail:
+            b.ret(I32(0))
+        else:
+            b.ret_void()
+        call_args: list[ir.Value] = []
+        for v in views:
+            call_args += [v.ptr, *v.shape, *v.strides]
+        call_args += list(scalars)
+        result = self.builder.call(fn, call_args)
+        if can_fail:
+            failed = self.builder.icmp_signed("!=", result, I32(0))
+            with self.builder.if_then(failed, likely=False):
+                self.builder.ret(I32(self.position + 1))
+
+    def fail_if(self, b: ir.IRBuilder, cond: ir.Value, message: str) -> None:
+        """Inside a ``can_fail`` kernel: stop with this node's failure status when ``cond``."""
+        self.failures[self.position] = message
+        with b.if_then(cond, likely=False):
+            b.ret(I32(1))
+
+
+def _ident(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", text)[:40] or "v"
+
+
+def lower(graph: Graph, name: str = "graphc") -> Lowered:
+    """Lower ``graph`` (optimized or not) into an IR module with one entry point."""
+    load_all()
+    memory = plan_memory(graph)
+    order = memory.order
+    module = target.new_module(name)
+    layout = Layout()
+    ctx = Context(module, layout)
+
+    for i in graph.inputs:
+        layout.inputs.append(Buffer(i.shape, i.dtype))
+    for p in graph.params:
+        layout.params.append(Buffer(p.shape, p.dtype))
+    roots = list(graph.roots)
+    for o in graph.outputs:
+        layout.outputs.append(Buffer(o.shape, o.dtype))
+    for k, (p, v) in enumerate(graph.updates):
+        layout.updates.append(Buffer(p.shape, p.dtype))
+        if v in memory.updates_in_place:
+            layout.updates_in_place.add(k)
+    root_slots = [layout.slot("outputs", k) for k in range(len(graph.outputs))]
+    root_slots += [layout.slot("updates", k) for k in range(len(graph.updates))]
+
+    # the first root a written node is gets its value directly; the others copy it
+    direct: dict[Tensor, int] = {}
+    for k, r in enumerate(roots):
+        if r.op.name not in LEAVES and r.op.name not in VIEW_RULES and r not in direct:
+            direct[r] = k
+    # an update written in place goes straight into its param's array (and slot)
+    in_place_param = dict(memory.updates_in_place)
+    for value in in_place_param:
+        direct.pop(value, None)
+
+    views: dict[Tensor, View] = {}
+    scratch_of: dict[Tensor, int] = {}  # node -> scratch index holding its value
+    aliases: dict[Tensor, set[int]] = {}  # node -> scratch buffers its value may view
+    param_index = {p: k for k, p in enumerate(graph.params)}
+    input_index = {x: k for k, x in enumerate(graph.inputs)}
+    position = {n: k for k, n in enumerate(order)}
+    for pos, node in enumerate(order):
+        ctx.node, ctx.position = node, pos
+        op = node.op.name
+        aliases[node] = set()
+        if op == "input":
+            views[node] = ctx.view(layout.slot("inputs", input_index[node]), node)
+        elif op == "param":
+            views[node] = ctx.view(layout.slot("params", param_index[node]), node)
+        elif op == "constant":
+            layout.constants.append(np.ascontiguousarray(constant_value(node)))
+            views[node] = ctx.view(layout.slot("constants", len(layout.constants) - 1), node)
+        else:
+            inputs = [views[i] for i in node.inputs]
+            view = VIEW_RULES[op](ctx, node, inputs) if op in VIEW_RULES else None
+            if view is not None:
+                views[node] = view
+                aliases[node] = set().union(*(aliases[i] for i in node.inputs))
+            else:
+                if op not in RULES:
+                    raise CompileError(f"the llvm backend has no lowering for op {op!r}")
+                if node in in_place_param:
+                    param = in_place_param[node]
+                    out = ctx.view(layout.slot("params", param_index[param]), param)
+                elif node in direct:
+                    out = ctx.view(root_slots[direct[node]], node)
+                elif node in memory.out_buffer and memory.out_buffer[node] in scratch_of:
+                    buf = scratch_of[memory.out_buffer[node]]
+                    scratch_of[node] = buf
+                    out = ctx.view(layout.slot("scratch", buf), node)
+                else:
+                    layout.scratch.append(Buffer(node.shape, node.dtype, (pos, pos)))
+                    scratch_of[node] = len(layout.scratch) - 1
+                    out = ctx.view(layout.slot("scratch", scratch_of[node]), node)
+                if node in scratch_of:
+                    aliases[node] = {scratch_of[node]}
+                RULES[op](ctx, node, out, inputs)
+                views[node] = out
+        for k, r in enumerate(roots):
+            if r is node and direct.get(node) != k and node not in in_place_param:
+                _copy(ctx, views[node], ctx.view(root_slots[k], node))
+    ctx.builder.ret(I32(0))
+
+    # a scratch buffer lives from its first write to the last read of anything viewing it
+    last_use = {n: max(memory.last_use.get(n, position[n]), position[n]) for n in order}
+    for node, bufs in aliases.items():
+        for buf in bufs:
+            start, end = layout.scratch[buf].live
+            layout.scratch[buf] = Buffer(layout.scratch[buf].shape, layout.scratch[buf].dtype,
+                                         (min(start, position[node]), max(end, last_use[node])))
+    return Lowered(module, layout, order, ctx.failures)
+
+
+def _copy(ctx: Context, src: View, dst: View) -> None:
+    from graphc.backends.llvm.rules.elementwise import copy
+
+    copy(ctx, src, dst)

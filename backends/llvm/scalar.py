@@ -1,0 +1,248 @@
+"""Scalar-IR programs (the meaning of every elementwise op) as LLVM IR.
+
+A fused kernel's body is a ``graphc.ops.scalar.Program``. Each instruction is
+typed the way NumPy would type it on arrays of the inputs' dtypes (found by
+running the program once on one-element arrays), its operands converted to that
+type, and emitted as straight-line IR: transcendental functions come from
+``vecmath``, so a loop around the body vectorizes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+
+import llvmlite.ir as ir
+import numpy as np
+
+from graphc.backends.llvm import dtypes
+from graphc.backends.llvm.dtypes import convert, is_float, is_signed
+from graphc.ops.scalar import NUMPY_PRIMITIVES, Program
+
+Typed = tuple[ir.Value, str]  # an IR value and its NumPy dtype
+
+_TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf")
+_COMPARE = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
+            "equal": "==", "not_equal": "!="}
+
+
+@functools.lru_cache(maxsize=4096)
+def instruction_dtypes(program: Program, inputs: tuple[tuple[str, str], ...],
+                       params: tuple[tuple[str, float], ...], compute: str) -> tuple[str, ...]:
+    """The dtype of each instruction's result, as NumPy computes it for inputs of these
+    dtypes (numbers take ``compute`` when it is a float type, as in ``Program.evaluate``)."""
+    env = {name: np.zeros(1, dtype) for name, dtype in inputs} | dict(params)
+    types = []
+    with np.errstate(all="ignore"):
+        for dest, op, args in program.instrs:
+            operands = [np.zeros(1, constant_dtype(a, compute)) if isinstance(a, float | int)
+                        and not isinstance(a, bool) else env[a] if isinstance(a, str) else a
+                        for a in args]
+            operands = [np.zeros(1, constant_dtype(v, compute)) if isinstance(v, float | int)
+                        else v for v in operands]
+            env[dest] = np.asarray(NUMPY_PRIMITIVES[op](*operands))
+            types.append(env[dest].dtype.name)
+    return tuple(types)
+
+
+def constant_dtype(value: float | int, compute: str) -> str:
+    """The dtype a bare number (a constant or an attribute param) takes in a program:
+    ``compute`` when it is a float type, else NumPy's own."""
+    if np.dtype(compute).kind == "f":
+        return compute
+    return np.asarray(value).dtype.name
+
+
+def emit_program(b: ir.IRBuilder, program: Program, inputs: Mapping[str, Typed],
+                 params: Mapping[str, float], compute: str) -> Typed:
+    """Emit ``program`` on typed ``inputs`` and numeric attribute ``params``."""
+    types = instruction_dtypes(program, tuple(sorted((k, t) for k, (_, t) in inputs.items())),
+                               tuple(sorted(params.items())), compute)
+    values: dict[str, Typed] = dict(inputs)
+
+    def read(arg) -> Typed:
+        if isinstance(arg, str) and arg in values:
+            return values[arg]
+        number = params[arg] if isinstance(arg, str) else arg
+        dtype = constant_dtype(number, compute)
+        return dtypes.constant(dtype, number), dtype
+
+    for (dest, op, args), dtype in zip(program.instrs, types, strict=True):
+        values[dest] = (emit_primitive(b, op, [read(a) for a in args], dtype), dtype)
+    return read(program.result)
+
+
+def emit_primitive(b: ir.IRBuilder, op: str, args: list[Typed], dtype: str) -> ir.Value:
+    """One scalar primitive with result dtype ``dtype``."""
+    if op in _COMPARE:
+        common = np.result_type(*(a[1] for a in args)).name
+        x, y = (convert(b, v, t, common) for v, t in args)
+        return _compare(b, _COMPARE[op], x, y, common)
+    if op.startswith("logical_"):
+        bits = [convert(b, v, t, "bool") for v, t in args]
+        if op == "logical_not":
+            return b.not_(bits[0])
+        return {"logical_and": b.and_, "logical_or": b.or_, "logical_xor": b.xor}[op](*bits)
+    if op == "where":
+        cond = convert(b, args[0][0], args[0][1], "bool")
+        x, y = (convert(b, v, t, dtype) for v, t in args[1:])
+        return b.select(cond, x, y)
+    if dtype == "float16":  # NumPy computes half precision in single and rounds each result
+        wide = emit_primitive(b, op, [(convert(b, v, t, "float32"), "float32")
+                                      for v, t in args], "float32")
+        return convert(b, wide, "float32", "float16")
+    operands = [convert(b, v, t, dtype) for v, t in args]
+    return _ARITHMETIC[op](b, operands, dtype)
+
+
+def _compare(b: ir.IRBuilder, cmp: str, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
+    if is_float(dtype):  # NaN compares false, except !=
+        return b.fcmp_unordered(cmp, x, y) if cmp == "!=" else b.fcmp_ordered(cmp, x, y)
+    if dtype == "bool" or not is_signed(dtype):
+        return b.icmp_unsigned(cmp, x, y)
+    return b.icmp_signed(cmp, x, y)
+
+
+def _intrinsic(b: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
+    return dtypes.intrinsic(b, name, *args)
+
+
+def _float_op(fast: Callable, name: str) -> Callable:
+    def emit(b: ir.IRBuilder, xs: list[ir.Value], dtype: str) -> ir.Value:
+        if not is_float(dtype):
+            raise TypeError(f"{name} of {dtype}")
+        return fast(b, xs)
+    return emit
+
+
+def _binary(float_op: str, int_op: str) -> Callable:
+    def emit(b: ir.IRBuilder, xs: list[ir.Value], dtype: str) -> ir.Value:
+        if is_float(dtype):
+            return getattr(b, float_op)(*xs)
+        if dtype == "bool":  # NumPy: True + True is True (or), True * False is False (and)
+            return (b.or_ if int_op == "add" else b.and_)(*xs)
+        return getattr(b, int_op)(*xs)
+    return emit
+
+
+def _neg(b, xs, dtype):
+    return b.fneg(xs[0]) if is_float(dtype) else b.neg(xs[0])
+
+
+def _abs(b, xs, dtype):
+    if is_float(dtype):
+        return _intrinsic(b, "llvm.fabs", xs[0])
+    if not is_signed(dtype):
+        return xs[0]
+    return b.select(b.icmp_signed("<", xs[0], ir.Constant(xs[0].type, 0)), b.neg(xs[0]), xs[0])
+
+
+def _sign(b, xs, dtype):
+    x = xs[0]
+    zero, one = ir.Constant(x.type, 0), ir.Constant(x.type, 1)
+    minus = ir.Constant(x.type, -1)
+    if is_float(dtype):  # sign(±0) and sign(NaN) are x itself
+        zero, one, minus = (ir.Constant(x.type, v) for v in (0.0, 1.0, -1.0))
+        pos, neg = b.fcmp_ordered(">", x, zero), b.fcmp_ordered("<", x, zero)
+        return b.select(pos, one, b.select(neg, minus, x))
+    if not is_signed(dtype):
+        return b.select(b.icmp_unsigned(">", x, zero), one, zero)
+    return b.select(b.icmp_signed(">", x, zero), one,
+                    b.select(b.icmp_signed("<", x, zero), minus, zero))
+
+
+def _extremum(kind: str) -> Callable:
+    def emit(b, xs, dtype):
+        x, y = xs
+        if is_float(dtype):  # NumPy's maximum propagates NaN: IEEE 754-2019 maximum
+            return _intrinsic(b, f"llvm.{kind}imum", x, y)
+        cmp = ">" if kind == "max" else "<"
+        compare = b.icmp_signed if is_signed(dtype) else b.icmp_unsigned
+        return b.select(compare(cmp, x, y), x, y)
+    return emit
+
+
+def _floor(b, xs, dtype):
+    return _intrinsic(b, "llvm.floor", xs[0]) if is_float(dtype) else xs[0]
+
+
+def _square(b, xs, dtype):
+    return b.fmul(xs[0], xs[0]) if is_float(dtype) else b.mul(xs[0], xs[0])
+
+
+def _reciprocal(b, xs, dtype):
+    return b.fdiv(ir.Constant(xs[0].type, 1.0), xs[0])
+
+
+def _pow(b, xs, dtype):
+    if is_float(dtype):
+        from graphc.backends.llvm import vecmath
+
+        return vecmath.call(b, "pow", xs)
+    return _int_pow(b, xs[0], xs[1], dtype)
+
+
+def _int_pow(b: ir.IRBuilder, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
+    """Integer power by squaring (wrapping like NumPy); a negative exponent gives 0, where
+    NumPy raises, since native code cannot raise mid-kernel."""
+    fn = _int_pow_function(b.module, x.type, is_signed(dtype))
+    return b.call(fn, [x, y])
+
+
+def _int_pow_function(module: ir.Module, ty: ir.IntType, signed: bool) -> ir.Function:
+    name = f"graphc.ipow.{'s' if signed else 'u'}{ty.width}"
+    if name in module.globals:
+        return module.globals[name]
+    fn = ir.Function(module, ir.FunctionType(ty, [ty, ty]), name)
+    fn.linkage = "internal"
+    base, exponent = fn.args
+    entry, loop, done = (fn.append_basic_block(n) for n in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    negative = b.icmp_signed("<", exponent, ir.Constant(ty, 0)) if signed else ir.Constant(
+        dtypes.I1, 0)
+    b.cbranch(b.or_(negative, b.icmp_unsigned("==", exponent, ir.Constant(ty, 0))), done, loop)
+    b.position_at_end(loop)
+    acc, sq, e = b.phi(ty), b.phi(ty), b.phi(ty)
+    acc.add_incoming(ir.Constant(ty, 1), entry)
+    sq.add_incoming(base, entry)
+    e.add_incoming(exponent, entry)
+    odd = b.trunc(e, dtypes.I1)
+    acc2 = b.select(odd, b.mul(acc, sq), acc)
+    e2 = b.lshr(e, ir.Constant(ty, 1))
+    sq2 = b.mul(sq, sq)
+    acc.add_incoming(acc2, loop)
+    sq.add_incoming(sq2, loop)
+    e.add_incoming(e2, loop)
+    b.cbranch(b.icmp_unsigned("==", e2, ir.Constant(ty, 0)), done, loop)
+    b.position_at_end(done)
+    result = b.phi(ty)
+    result.add_incoming(b.select(negative, ir.Constant(ty, 0), ir.Constant(ty, 1)), entry)
+    result.add_incoming(acc2, loop)
+    b.ret(result)
+    return fn
+
+
+def _transcendental(name: str) -> Callable:
+    def emit(b, xs, dtype):
+        if not is_float(dtype):
+            raise TypeError(f"{name} of {dtype}")
+        from graphc.backends.llvm import vecmath
+
+        return vecmath.call(b, name, xs)
+    return emit
+
+
+def _divide(b, xs, dtype):
+    if is_float(dtype):
+        return b.fdiv(*xs)
+    raise TypeError(f"true division with an integer result type {dtype}")
+
+
+_ARITHMETIC: dict[str, Callable[[ir.IRBuilder, list[ir.Value], str], ir.Value]] = {
+    "add": _binary("fadd", "add"), "sub": _binary("fsub", "sub"),
+    "mul": _binary("fmul", "mul"), "div": _divide, "pow": _pow, "neg": _neg, "abs": _abs,
+    "sign": _sign, "floor": _floor, "square": _square, "reciprocal": _reciprocal,
+    "sqrt": _float_op(lambda b, xs: _intrinsic(b, "llvm.sqrt", xs[0]), "sqrt"),
+    "maximum": _extremum("max"), "minimum": _extremum("min"),
+    **{name: _transcendental(name) for name in _TRANSCENDENTAL},
+}
