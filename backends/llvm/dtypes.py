@@ -86,7 +86,8 @@ def convert(b: ir.IRBuilder, value: ir.Value, src: str, dst: str) -> ir.Value:
         return b.fpext(value, tgt) if widen else b.fptrunc(value, tgt)
     if is_float(src):
         name = "llvm.fptosi.sat" if is_signed(dst) else "llvm.fptoui.sat"
-        fn = b.module.declare_intrinsic(name, [tgt, value.type])
+        fn = b.module.declare_intrinsic(name, [tgt, value.type],
+                                        ir.FunctionType(tgt, [value.type]))
         return b.call(fn, [value])
     if is_float(dst):
         return b.sitofp(value, tgt) if is_signed(src) else b.uitofp(value, tgt)

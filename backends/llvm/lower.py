@@ -62,6 +62,8 @@ class Layout:
     dims: list[str] = field(default_factory=list)
     #: indices of updates written straight into their param's array
     updates_in_place: set[int] = field(default_factory=set)
+    #: the param (index into ``params``) each update assigns
+    update_params: list[int] = field(default_factory=list)
 
     def slot(self, group: str, index: int) -> int:
         before = {"inputs": 0, "params": 1, "constants": 2, "outputs": 3, "updates": 4,
@@ -223,11 +225,18 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
         layout.inputs.append(Buffer(i.shape, i.dtype))
     for p in graph.params:
         layout.params.append(Buffer(p.shape, p.dtype))
+    constant_index: dict[Tensor, int] = {}
+    for node in order:  # every slot before the outputs must be counted before they are placed
+        if node.op.name == "constant":
+            constant_index[node] = len(layout.constants)
+            layout.constants.append(np.ascontiguousarray(constant_value(node)))
     roots = list(graph.roots)
     for o in graph.outputs:
         layout.outputs.append(Buffer(o.shape, o.dtype))
+    param_index = {p: k for k, p in enumerate(graph.params)}
     for k, (p, v) in enumerate(graph.updates):
         layout.updates.append(Buffer(p.shape, p.dtype))
+        layout.update_params.append(param_index[p])
         if v in memory.updates_in_place:
             layout.updates_in_place.add(k)
     root_slots = [layout.slot("outputs", k) for k in range(len(graph.outputs))]
@@ -246,7 +255,6 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
     views: dict[Tensor, View] = {}
     scratch_of: dict[Tensor, int] = {}  # node -> scratch index holding its value
     aliases: dict[Tensor, set[int]] = {}  # node -> scratch buffers its value may view
-    param_index = {p: k for k, p in enumerate(graph.params)}
     input_index = {x: k for k, x in enumerate(graph.inputs)}
     position = {n: k for k, n in enumerate(order)}
     for pos, node in enumerate(order):
@@ -258,8 +266,7 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
         elif op == "param":
             views[node] = ctx.view(layout.slot("params", param_index[node]), node)
         elif op == "constant":
-            layout.constants.append(np.ascontiguousarray(constant_value(node)))
-            views[node] = ctx.view(layout.slot("constants", len(layout.constants) - 1), node)
+            views[node] = ctx.view(layout.slot("constants", constant_index[node]), node)
         else:
             inputs = [views[i] for i in node.inputs]
             view = VIEW_RULES[op](ctx, node, inputs) if op in VIEW_RULES else None

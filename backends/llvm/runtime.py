@@ -123,8 +123,8 @@ class Runtime:
             slots[self._first_output + k] = o.ctypes.data
         updated = []
         for k, buf in enumerate(self.layout.updates):
-            if k in self.layout.updates_in_place:
-                value = None
+            if k in self.layout.updates_in_place:  # written into the param's own array
+                value = params[self.layout.update_params[k]]
             else:
                 value = np.empty(frame.update_shapes[k], buf.dtype)
                 slots[self._first_update + k] = value.ctypes.data

@@ -41,10 +41,14 @@ def broadcast(b: ir.IRBuilder, view: View, shape: Sequence[ir.Value],
     for k, (size, stride) in enumerate(zip(view.shape, view.strides, strict=True)):
         broadcast_axis = loops.is_const(size, 1) and not _is_one(static_shape[lead + k])
         strides.append(I64(0) if broadcast_axis else stride)
-    same = lead == 0 and all(not loops.is_const(s, 0) or loops.is_const(n, 1)
-                             for s, n in zip(strides, view.shape, strict=True))
+    same = lead == 0 and all(_same_size(n, m) for n, m in zip(view.shape, shape, strict=True))
     return View(view.ptr, tuple(shape), tuple(strides), view.dtype,
                 contiguous=view.contiguous and same)
+
+
+def _same_size(a: ir.Value, b: ir.Value) -> bool:
+    """Are two sizes known equal when compiling (one IR value, or equal constants)?"""
+    return a is b or loops.is_const(a) and loops.is_const(b) and a.constant == b.constant
 
 
 def _is_one(dim) -> bool:
