@@ -156,18 +156,22 @@ class Context:
     def kernel(self, name: str, views: Sequence[View],
                emit: Callable[[ir.IRBuilder, list[View], list[ir.Value]], None], *,
                scalars: Sequence[ir.Value] = (), can_fail: bool = False,
-               noalias: bool = True) -> None:
+               noalias: bool = True, parallel: ir.Value | None = None) -> None:
         """Emit ``emit`` as an internal function over ``views`` (arrays, ``noalias`` unless
         an array is read and written in place) and ``scalars``, and call it.
 
         ``emit(builder, views, scalars)`` sees the views as the function's arguments. A
         kernel that ``can_fail`` returns an i32 status: ``ctx.fail_if`` inside it makes the
-        entry return this node's failure status.
+        entry return this node's failure status. A ``parallel`` kernel covers the range
+        ``[start, stop)`` of ``range(parallel)`` given as its last two scalars, and is run
+        split across threads when the range is large (``parallel.py``).
         """
+        if parallel is not None and can_fail:
+            raise ValueError("a parallel kernel cannot fail")
         arg_types: list[ir.Type] = []
         for v in views:
             arg_types += [PTR] + [I64] * (2 * v.ndim)
-        arg_types += [s.type for s in scalars]
+        arg_types += [s.type for s in scalars] + [I64, I64] * (parallel is not None)
         ret = I32 if can_fail else ir.VoidType()
         # an output written in place over an input must not be declared noalias
         noalias = noalias and len({id(v.ptr) for v in views}) == len(views)
@@ -181,10 +185,12 @@ class Context:
             ptr = next(args)
             if noalias:
                 ptr.add_attribute("noalias")
-            shape = tuple(next(args) for _ in range(v.ndim))
-            strides = tuple(next(args) for _ in range(v.ndim))
+            # sizes and strides known when compiling stay constants inside the kernel, so
+            # rules can reason about them (a stride 0 is a broadcast) before any inlining
+            shape = tuple(_static(v, next(args)) for v in v.shape)
+            strides = tuple(_static(s, next(args)) for s in v.strides)
             local.append(View(ptr, shape, strides, v.dtype, v.contiguous))
-        local_scalars = [next(args) for _ in scalars]
+        local_scalars = list(args)
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         emit(b, local, local_scalars)
         if can_fail:
@@ -195,6 +201,11 @@ class Context:
         for v in views:
             call_args += [v.ptr, *v.shape, *v.strides]
         call_args += list(scalars)
+        if parallel is not None:
+            from graphc.backends.llvm import parallel as threads
+
+            threads.call(self, fn, call_args, parallel)
+            return
         result = self.builder.call(fn, call_args)
         if can_fail:
             failed = self.builder.icmp_signed("!=", result, I32(0))
@@ -206,6 +217,10 @@ class Context:
         self.failures[self.position] = message
         with b.if_then(cond, likely=False):
             b.ret(I32(1))
+
+
+def _static(caller_value: ir.Value, argument: ir.Value) -> ir.Value:
+    return caller_value if isinstance(caller_value, ir.Constant) else argument
 
 
 def _ident(text: str) -> str:

@@ -68,20 +68,26 @@ def elementwise(ctx, name: str, out: View, inputs: Sequence[View], body: Body,
     iteration = ctx.shape(static)
     views = [broadcast(b, v, iteration, static) for v in inputs]
 
-    def emit(kb: ir.IRBuilder, local: list[View], _: list) -> None:
-        dst, srcs = local[0], local[1:]
-        if dst.contiguous and all(v.contiguous or is_scalar(v) for v in srcs):
-            with for_range(kb, dst.size(kb)) as i:
+    dst = View(out.ptr, iteration, out.strides, out.dtype, out.contiguous)
+    if dst.contiguous and all(v.contiguous or is_scalar(v) for v in views):
+        # one flat loop over [start, stop), split across threads when large
+        def flat(kb: ir.IRBuilder, local: list[View], bounds: list) -> None:
+            dst, srcs = local[0], local[1:]
+            with for_range(kb, bounds[1], start=bounds[0]) as i:
                 values = [v.load_flat(kb, I64(0) if is_scalar(v) and not v.contiguous else i)
                           for v in srcs]
                 dst.store_flat(kb, i, _result(kb, body, srcs, values, dst.dtype))
-            return
+
+        ctx.kernel(name, [dst, *views], flat, parallel=loops.product(b, iteration))
+        return
+
+    def nested(kb: ir.IRBuilder, local: list[View], _: list) -> None:
+        dst, srcs = local[0], local[1:]
         with loop_nest(kb, dst.shape) as index:
             values = [v.load(kb, index) for v in srcs]
             dst.store(kb, index, _result(kb, body, srcs, values, dst.dtype))
 
-    ctx.kernel(name, [View(out.ptr, iteration, out.strides, out.dtype, out.contiguous), *views],
-               emit)
+    ctx.kernel(name, [dst, *views], nested)
 
 
 def _result(b: ir.IRBuilder, body: Body, srcs: list[View], values: list[ir.Value],
