@@ -24,7 +24,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from graphc.backends.llvm import externs, loops, target
-from graphc.backends.llvm.dtypes import I32, I64, PTR
+from graphc.backends.llvm.dtypes import I8, I32, I64, PTR
 from graphc.backends.llvm.loops import View
 from graphc.backends.llvm.rules import RULES, VIEW_RULES, load_all
 from graphc.errors import CompileError
@@ -35,6 +35,10 @@ from graphc.tensor import Tensor
 from graphc.types import Dim
 
 ENTRY = "graphc_entry"
+FAST_ENTRY = "graphc_entry_objects"
+#: where a NumPy array object keeps its data pointer (``PyArrayObject_fields.data``, right
+#: after ``PyObject_HEAD``); checked against ``arr.ctypes.data`` before the fast path is used
+ARRAY_DATA_OFFSET = 16
 LEAVES = ("input", "param", "constant")
 
 
@@ -312,6 +316,7 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
             if r is node and direct.get(node) != k and node not in in_place_param:
                 _copy(ctx, views[node], ctx.view(root_slots[k], node))
     ctx.builder.ret(I32(0))
+    _object_entry(module, ctx.function, layout)
 
     # a scratch buffer lives from its first write to the last read of anything viewing it
     last_use = {n: max(memory.last_use.get(n, position[n]), position[n]) for n in order}
@@ -327,3 +332,19 @@ def _copy(ctx: Context, src: View, dst: View) -> None:
     from graphc.backends.llvm.rules.elementwise import copy
 
     copy(ctx, src, dst)
+
+
+def _object_entry(module: ir.Module, entry: ir.Function, layout: Layout) -> None:
+    """``int32 graphc_entry_objects(slots, dims, fns, PyArrayObject *a0, ...)``: the entry
+    for the runtime's fast path. It takes the arrays themselves (inputs, params, outputs,
+    update values; not constants, which the frame holds) and reads their data pointers
+    natively, which costs nothing next to ``arr.ctypes.data`` in Python (≈1.5 µs each)."""
+    slots_of = [*range(layout.slot("constants", 0)),
+                *range(layout.slot("outputs", 0), layout.slot("scratch", 0))]
+    fn = ir.Function(module, ir.FunctionType(I32, [PTR] * (3 + len(slots_of))), FAST_ENTRY)
+    slots, dims, fns, *arrays = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    for slot, array in zip(slots_of, arrays, strict=True):
+        data = b.load(b.gep(array, [I64(ARRAY_DATA_OFFSET)], source_etype=I8), typ=PTR)
+        b.store(data, b.gep(slots, [I64(slot)], source_etype=PTR))
+    b.ret(b.call(entry, [slots, dims, fns]))

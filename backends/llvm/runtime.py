@@ -19,11 +19,21 @@ import numpy as np
 
 from graphc.backends.llvm import dims as dim_rules
 from graphc.backends.llvm import externs
-from graphc.backends.llvm.lower import Buffer, Layout
+from graphc.backends.llvm.lower import ARRAY_DATA_OFFSET, Buffer, Layout
 from graphc.errors import GraphcError
 
 ALIGN = 64  # bytes: a cache line, and more than any vector load needs
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _data_offset_holds() -> bool:
+    """Does this NumPy keep an array's data pointer where the object entry reads it?"""
+    probe = np.arange(3.0)
+    return ctypes.c_void_p.from_address(id(probe) + ARRAY_DATA_OFFSET).value == \
+        probe.ctypes.data
+
+
+OBJECT_ENTRY_OK = _data_offset_holds()
 
 
 def shape_of(shape: Sequence[int | str], dims: dict[str, int]) -> tuple[int, ...]:
@@ -72,14 +82,26 @@ class Frame:
         self.dims_array = np.array([dim_rules.resolve(d, dims) for d in layout.dims] or [0],
                                    np.int64)
         self.dims_pointer = self.dims_array.ctypes.data
+        self.slots_pointer = ctypes.addressof(self.slots)
 
 
 class Runtime:
     """The loaded entry point of one compiled graph and its frames."""
 
     def __init__(self, address: int, layout: Layout, nodes: Sequence[Any],
-                 failures: dict[int, str], keep_alive: Any) -> None:
+                 failures: dict[int, str], keep_alive: Any, objects_address: int = 0) -> None:
         self._entry = ENTRY_TYPE(address)
+        n_arrays = (len(layout.inputs) + len(layout.params) + len(layout.outputs)
+                    + len(layout.updates))
+        self._objects_entry = None
+        if objects_address and OBJECT_ENTRY_OK:
+            self._objects_entry = ctypes.CFUNCTYPE(
+                ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                *[ctypes.py_object] * n_arrays)(objects_address)
+        #: no symbolic dims: one frame per thread, and the fast path of ``call_static``
+        self.static = not any(isinstance(d, str) for b in layout.inputs for d in b.shape)
+        self.input_dtypes = [np.dtype(b.dtype) for b in layout.inputs]
+        self.input_shapes = [tuple(b.shape) for b in layout.inputs]
         self._keep_alive = keep_alive  # the JIT engine owning the code
         self.layout = layout
         self._nodes = nodes
@@ -88,10 +110,7 @@ class Runtime:
         self._local = threading.local()
         self._fns = (ctypes.c_void_p * max(1, len(externs.NAMES)))(*externs.addresses())
         self._fns_pointer = ctypes.addressof(self._fns)
-        n = layout
-        self._first_output = n.slot("outputs", 0)
-        self._first_update = n.slot("updates", 0)
-        self._first_param = n.slot("params", 0)
+        self._first_output = layout.slot("outputs", 0)
 
     def frame(self, dims: dict[str, int]) -> Frame:
         frames = getattr(self._local, "frames", None)
@@ -105,31 +124,39 @@ class Runtime:
 
     def run(self, args: list[np.ndarray], params: list[np.ndarray],
             dims: dict[str, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        frame = self.frame(dims)
-        slots = frame.slots
-        keep = []  # contiguous copies must outlive the call
-        for k, a in enumerate(args):
-            if not (a.flags.c_contiguous and a.flags.aligned):
-                a = np.ascontiguousarray(a)
-                if not a.flags.aligned:
-                    a = a.copy()
-                keep.append(a)
-            slots[k] = a.ctypes.data
-        for k, p in enumerate(params):
-            slots[self._first_param + k] = p.ctypes.data
+        """Run on checked arguments (any strides: copied to contiguous when needed)."""
+        args = [a if a.flags.c_contiguous and a.flags.aligned else _contiguous(a) for a in args]
+        return self._call(self.frame(dims), args, params)
+
+    def call_static(self, args: Sequence[Any], params: list[np.ndarray]) -> Any:
+        """The fast path for graphs without symbolic dims: if every argument is already a
+        contiguous, aligned array of exactly the declared dtype and shape, run and return
+        ``(outputs, updates)``; otherwise ``None`` (the caller takes the checking path)."""
+        for a, dtype, shape in zip(args, self.input_dtypes, self.input_shapes, strict=True):
+            if type(a) is not np.ndarray or a.dtype is not dtype or a.shape != shape \
+                    or not (a.flags.c_contiguous and a.flags.aligned):
+                return None
+        frames = getattr(self._local, "frames", None)
+        frame = frames.get(()) if frames else None
+        return self._call(frame or self.frame({}), args, params)
+
+    def _call(self, frame: Frame, args: Sequence[np.ndarray],
+              params: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         outputs = [np.empty(s, d) for s, d in zip(frame.output_shapes, frame.output_dtypes,
                                                     strict=True)]
-        for k, o in enumerate(outputs):
-            slots[self._first_output + k] = o.ctypes.data
-        updated = []
-        for k, buf in enumerate(self.layout.updates):
-            if k in self.layout.updates_in_place:  # written into the param's own array
-                value = params[self.layout.update_params[k]]
-            else:
-                value = np.empty(frame.update_shapes[k], buf.dtype)
-                slots[self._first_update + k] = value.ctypes.data
-            updated.append(value)
-        status = self._entry(ctypes.addressof(slots), frame.dims_pointer, self._fns_pointer)
+        updated = [params[self.layout.update_params[k]] if k in self.layout.updates_in_place
+                   else np.empty(frame.update_shapes[k], buf.dtype)  # the param's own array
+                   for k, buf in enumerate(self.layout.updates)]
+        if self._objects_entry is not None:
+            status = self._objects_entry(frame.slots_pointer, frame.dims_pointer,
+                                         self._fns_pointer, *args, *params, *outputs, *updated)
+        else:
+            slots = frame.slots
+            for k, a in enumerate([*args, *params]):
+                slots[k] = a.ctypes.data
+            for k, a in enumerate([*outputs, *updated]):
+                slots[self._first_output + k] = a.ctypes.data
+            status = self._entry(frame.slots_pointer, frame.dims_pointer, self._fns_pointer)
         if status:
             self._raise(status - 1, args)
         return outputs, updated
@@ -140,3 +167,9 @@ class Runtime:
         where = f"\n  built at {node.location}" if node.location else ""
         inputs = ", ".join(str(i.type) for i in node.inputs)
         raise GraphcError(f"{node.op.name}: {message}\n  inputs: ({inputs}){where}")
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous, aligned copy (``ascontiguousarray`` keeps a misaligned buffer)."""
+    copy = np.ascontiguousarray(a)
+    return copy if copy.flags.aligned else copy.copy()
