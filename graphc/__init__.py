@@ -17,6 +17,7 @@ from graphc.errors import (
     GraphcError,
     GraphcTypeError,
 )
+from graphc.export import export
 from graphc.graph import Graph, toposort
 from graphc.ops.activations import *  # noqa: F403
 from graphc.ops.conv import *  # noqa: F403

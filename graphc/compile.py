@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -12,10 +13,21 @@ from graphc.graph import Graph
 from graphc.tensor import Param, Tensor
 
 MODES = ("train", "inference")
+#: The environment variable naming the backend ``compile(..., backend=None)`` uses.
+BACKEND_ENV = "GRAPHC_BACKEND"
+
+
+def default_backend() -> str:
+    """The backend used when none is named: ``$GRAPHC_BACKEND``, else ``"numpy"``.
+
+    Read at every call, so setting the variable (``pytest --backend llvm`` does) switches
+    every later compilation.
+    """
+    return os.environ.get(BACKEND_ENV) or "numpy"
 
 
 def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
-            updates: Mapping[Param, Any] | None = None, backend: str = "numpy", *,
+            updates: Mapping[Param, Any] | None = None, backend: str | None = None, *,
             optimize: bool | int = True, mode: str = "train", exclude: Iterable[str] = (),
             explain: bool = False) -> Any:
     """Compile a graph into a callable.
@@ -30,8 +42,9 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
     updates : mapping of Param to Tensor, optional
         Training updates ``param ← value``, applied after the outputs are computed
         and only if the whole call succeeds.
-    backend : str
-        ``"numpy"``.
+    backend : str, optional
+        ``"numpy"`` or ``"llvm"``. ``None`` (the default) means the default backend: the
+        environment variable ``GRAPHC_BACKEND`` if set, else ``"numpy"``, read at each call.
     optimize : bool or int
         Run the optimizer: ``True`` is level 3 (everything), ``False`` level 0, or a
         level 0–3 (see ``graphc.passes``).
@@ -56,6 +69,7 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
     graph = Graph.build(inputs, [outputs] if single else list(outputs), updates)
     if mode == "inference" and graph.updates:
         raise CompileError("mode='inference' compiles no updates; leave `updates` out")
+    backend = default_backend() if backend is None else backend
     key = (graph, backend, level, mode == "inference", tuple(sorted(exclude)), single)
     # inference freezes params' current values into the code, so it is never cached
     fn = _lower.__wrapped__(*key) if mode == "inference" else _lower(*key)

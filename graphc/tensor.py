@@ -102,10 +102,11 @@ class Tensor:
 
     # -- evaluation ---------------------------------------------------------------------------
     def eval(self, feed: Mapping[Tensor, Any] | None = None) -> np.ndarray:
-        """Evaluate this tensor with the numpy backend, feeding ``{input: array}``."""
+        """Evaluate this tensor with the default backend (``gx.compile``'s), feeding
+        ``{input: array}``."""
         from graphc.compile import compile as compile_graph
         feed = dict(feed or {})
-        fn = compile_graph(inputs=list(feed), outputs=self, backend="numpy")
+        fn = compile_graph(inputs=list(feed), outputs=self)
         return fn(*feed.values())
 
     # -- operators: the arithmetic lives in graphc.ops; these are only spellings ---------------

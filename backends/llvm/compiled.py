@@ -1,27 +1,123 @@
-"""``LlvmCompiled``: a graph compiled to native code, callable like any ``Compiled``."""
+"""``LlvmCompiled``: a graph compiled to native code, callable like any ``Compiled``.
+
+Compiling is lowering (Python), then optimizing and generating code (LLVM, the cost),
+then loading. The disk cache (``cache``) skips the middle when the same IR was compiled
+before on this host, and skips lowering too when the same graph was: an index entry holds
+the layout and schedule. What the cache skips is rebuilt only when asked for (``llvm_ir``,
+``asm``, ``llvm_ir_unoptimized``).
+"""
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Any
+
+import llvmlite.binding as llvm
 import numpy as np
 
+from graphc.backends.llvm import cache, debug, target
 from graphc.backends.llvm import lower as lowering
-from graphc.backends.llvm import target
 from graphc.backends.llvm.runtime import Runtime
 from graphc.compiled import Compiled
 from graphc.graph import Graph
+from graphc.ops.leaves import constant_value
+from graphc.tensor import Tensor
 
 
 class LlvmCompiled(Compiled):
-    """A graph compiled to native code; ``.llvm_ir`` is its IR, ``.asm`` its assembly."""
+    """A graph compiled to native code; ``.llvm_ir`` is its IR, ``.asm`` its assembly.
 
-    def __init__(self, graph: Graph, lowered: lowering.Lowered) -> None:
-        self._unoptimized_ir = str(lowered.module)
-        self._optimized = target.optimize(self._unoptimized_ir)
-        obj = target.emit_object(self._optimized)
-        loaded = target.LoadedObject(obj)
-        self.runtime = Runtime(loaded.address(lowering.ENTRY), lowered.layout, lowered.nodes,
-                               lowered.failures, loaded)
+    ``cache_hit`` says whether the object came from the disk cache, ``compile_seconds``
+    how long lowering, code generation (or the cache lookup) and loading took,
+    ``cache_key`` names the object in the cache.
+    """
+
+    def __init__(self, graph: Graph, lowered: lowering.Lowered, *,
+                 started: float | None = None, graph_key: str | None = None) -> None:
+        started = time.perf_counter() if started is None else started
+        self._lowered: lowering.Lowered | None = lowered
+        self._optimized_ref: llvm.ModuleRef | None = None
+        ir_text = str(lowered.module)
+        self._ir_text: str | None = ir_text
+        self.cache_key = cache.object_key(ir_text, lowered.layout, target.host_key())
+        obj = cache.read(self.cache_key + ".o")
+        loaded = _load(obj) if obj is not None else None
+        hit = loaded is not None
+        if loaded is None:  # absent, corrupt, or not loadable: compile and (over)write
+            obj = target.emit_object(self._optimized.clone())  # codegen changes the module
+            cache.write(self.cache_key + ".o", obj)
+            loaded = target.LoadedObject(obj)
+        kernels = debug.kernels(lowered)
+        if graph_key is not None:  # after the object: an index never names a missing one
+            entry = _index_entry(graph, lowered, self.cache_key, kernels)
+            if entry is not None:
+                cache.write(graph_key + ".json", entry)
+        self._finish(graph, loaded, lowered.layout, lowered.nodes, lowered.failures, kernels,
+                     hit, started)
+
+    @classmethod
+    def from_cache(cls, graph: Graph, graph_key: str, *,
+                   started: float | None = None) -> LlvmCompiled | None:
+        """``graph`` loaded from its index entry and object, or None when either is absent."""
+        started = time.perf_counter() if started is None else started
+        payload = cache.read(graph_key + ".json")
+        if payload is None:
+            return None
+        try:
+            entry = json.loads(payload)
+            obj = cache.read(entry["object"] + ".o")
+            nodes = cache.nodes_of(graph)
+            order = [nodes[k] for k in entry["order"]]
+            constants = [np.ascontiguousarray(constant_value(nodes[k]))
+                         for k in entry["constants"]]
+            layout = cache.layout_from_json(entry["layout"], constants)
+            failures = {int(k): v for k, v in entry["failures"].items()}
+        except (ValueError, KeyError, IndexError, TypeError):  # a stale or foreign entry
+            return None
+        loaded = _load(obj) if obj is not None else None
+        if loaded is None:
+            return None
+        self = cls.__new__(cls)
+        self._lowered = None
+        self._optimized_ref = None
+        self._ir_text = None
+        self.cache_key = entry["object"]
+        self._finish(graph, loaded, layout, order, failures, entry["kernels"], True, started)
+        return self
+
+    def _finish(self, graph: Graph, loaded: target.LoadedObject, layout: lowering.Layout,
+                nodes: list[Tensor], failures: dict[int, str], kernels: list[str],
+                hit: bool, started: float) -> None:
+        self.runtime = Runtime(loaded.address(lowering.ENTRY), layout, nodes, failures, loaded)
         super().__init__(graph, self._execute, backend="llvm")
+        #: the schedule (the nodes in execution order) and the kernel functions
+        self.nodes = nodes
+        self.kernel_names = kernels
+        self.cache_hit = hit
+        self.compile_seconds = time.perf_counter() - started
+        debug.report(self)
+
+    # -- introspection: what a cache hit skipped is rebuilt on first use -------------------------
+    @property
+    def lowered(self) -> lowering.Lowered:
+        """The lowered module and layout (lowered again after a cache hit)."""
+        if self._lowered is None:
+            self._lowered = lowering.lower(self.graph)
+        return self._lowered
+
+    @property
+    def _unoptimized_ir(self) -> str:
+        if self._ir_text is None:
+            self._ir_text = str(self.lowered.module)
+        return self._ir_text
+
+    @property
+    def _optimized(self) -> llvm.ModuleRef:
+        """The optimized module (never given to codegen, which would change it)."""
+        if self._optimized_ref is None:
+            self._optimized_ref = target.optimize(self._unoptimized_ir)
+        return self._optimized_ref
 
     @property
     def llvm_ir(self) -> str:
@@ -30,18 +126,58 @@ class LlvmCompiled(Compiled):
 
     @property
     def llvm_ir_unoptimized(self) -> str:
+        """The LLVM IR as lowered, before any LLVM pass."""
         return self._unoptimized_ir
 
     @property
     def asm(self) -> str:
         """The host assembly."""
-        return target.emit_assembly(self._optimized)
+        return target.emit_assembly(self._optimized.clone())
 
     def _execute(self, args: list[np.ndarray], params: list[np.ndarray],
                  dims: dict[str, int]):
         return self.runtime.run(args, params, dims)
 
 
+def _load(obj: bytes) -> target.LoadedObject | None:
+    """A cached object loaded, or None if it does not load or lacks the entry point."""
+    try:
+        loaded = target.LoadedObject(obj)
+        loaded.address(lowering.ENTRY)
+    except (RuntimeError, KeyError, OSError):  # passed its checksum, not the loader
+        return None
+    return loaded
+
+
+def _index_entry(graph: Graph, lowered: lowering.Lowered, object_key: str,
+                 kernels: list[str]) -> bytes | None:
+    """The index entry of ``graph``: nodes by their number in ``cache.nodes_of``; None if
+    the layout's constants are not the schedule's constant nodes (then no index)."""
+    nodes = cache.nodes_of(graph)
+    number = {n: k for k, n in enumerate(nodes)}
+    if any(n not in number for n in lowered.nodes):
+        return None
+    constants = [number[n] for n in lowered.nodes if n.op.name == "constant"]
+    if len(constants) != len(lowered.layout.constants) or not all(
+            np.array_equal(np.ascontiguousarray(constant_value(nodes[k])), c, equal_nan=True)
+            for k, c in zip(constants, lowered.layout.constants, strict=True)):
+        return None
+    entry: dict[str, Any] = {
+        "object": object_key, "layout": cache.layout_json(lowered.layout),
+        "order": [number[n] for n in lowered.nodes], "constants": constants,
+        "failures": {str(k): v for k, v in lowered.failures.items()}, "kernels": kernels}
+    return json.dumps(entry).encode()
+
+
 def lower(graph: Graph) -> LlvmCompiled:
-    """Compile ``graph`` to native code and load it."""
-    return LlvmCompiled(graph, lowering.lower(graph))
+    """Compile ``graph`` to native code, or load it from the disk cache."""
+    started = time.perf_counter()
+    try:
+        graph_key = cache.graph_key(graph, target.host_key())
+    except cache.Uncacheable:
+        graph_key = None
+    if graph_key is not None and cache.directory() is not None:
+        fn = LlvmCompiled.from_cache(graph, graph_key, started=started)
+        if fn is not None:
+            return fn
+    return LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)

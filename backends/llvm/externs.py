@@ -1,28 +1,70 @@
 """External functions native code calls through the entry's ``fns`` argument.
 
 Their addresses are looked up at run time (never baked into code), so a compiled
-object can be cached on disk and reloaded in another process.
+object can be cached on disk and reloaded in another process. A name's position in
+``NAMES`` is part of the compiled code (``fns[position]``), so names are registered
+here, at import, in a fixed order.
+
+BLAS comes from SciPy's ``cython_blas``: each function is a ``PyCapsule`` whose pointer
+is a C function taking every argument by pointer, Fortran style
+(``sgemm(char *transa, char *transb, int *m, int *n, int *k, float *alpha, float *a,
+int *lda, float *b, int *ldb, float *beta, float *c, int *ldc)``, column-major).
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
-from collections.abc import Callable
-
-#: name -> resolver returning the function's address in this process
-RESOLVERS: dict[str, Callable[[], int]] = {}
-NAMES: list[str] = []
+from collections.abc import Callable, Iterable
 
 
-def register(name: str) -> Callable[[Callable[[], int]], Callable[[], int]]:
-    def add(resolver: Callable[[], int]) -> Callable[[], int]:
-        RESOLVERS[name] = resolver
-        NAMES.append(name)
-        return resolver
-    return add
+
+def capsule_address(capsule: object) -> int:
+    """The pointer a ``PyCapsule`` holds (looked up under the capsule's own name)."""
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype = ctypes.c_char_p
+    api.PyCapsule_GetName.argtypes = [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    address = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+    if not address:
+        raise RuntimeError(f"empty capsule {capsule!r}")
+    return address
 
 
-@functools.lru_cache(maxsize=1)
-def addresses() -> tuple[int, ...]:
-    """The address of every external function, in the order of ``NAMES``."""
-    return tuple(RESOLVERS[name]() for name in NAMES)
+def _cython_blas(name: str) -> Callable[[], int]:
+    def resolve() -> int:
+        from scipy.linalg import cython_blas  # loaded only by code that calls BLAS
+
+        return capsule_address(cython_blas.__pyx_capi__[name])
+    return resolve
+
+
+def _libc(name: str) -> Callable[[], int]:
+    def resolve() -> int:
+        return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
+    return resolve
+
+
+#: name -> resolver returning the function's address in this process. The order is fixed
+#: here, once: a name's position is compiled into code that may be cached on disk.
+RESOLVERS: dict[str, Callable[[], int]] = {
+    "sgemm": _cython_blas("sgemm"),
+    "dgemm": _cython_blas("dgemm"),
+    "pthread_create": _libc("pthread_create"),
+    "pthread_join": _libc("pthread_join"),
+}
+NAMES: tuple[str, ...] = tuple(RESOLVERS)
+
+
+@functools.lru_cache(maxsize=None)
+def address(name: str) -> int:
+    """The address of external function ``name`` in this process."""
+    return RESOLVERS[name]()
+
+
+def addresses(used: Iterable[str] = NAMES) -> tuple[int, ...]:
+    """The ``fns`` array: the address of each name in ``NAMES`` that ``used`` lists, 0 for
+    the others (so a graph that calls no BLAS never imports SciPy)."""
+    wanted = set(used)
+    return tuple(address(name) if name in wanted else 0 for name in NAMES)

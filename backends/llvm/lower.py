@@ -68,6 +68,8 @@ class Layout:
     updates_in_place: set[int] = field(default_factory=set)
     #: the param (index into ``params``) each update assigns
     update_params: list[int] = field(default_factory=list)
+    #: the external functions (``externs.NAMES``) the code calls
+    externs: list[str] = field(default_factory=list)
 
     def slot(self, group: str, index: int) -> int:
         before = {"inputs": 0, "params": 1, "constants": 2, "outputs": 3, "updates": 4,
@@ -138,12 +140,16 @@ class Context:
                 self._slots[slot] = b.load(ptr, typ=PTR)
         return self._slots[slot]
 
-    def extern(self, name: str) -> ir.Value:
-        """The address of an external function (``externs.NAMES``), from ``fns``."""
+    def extern(self, name: str, function_type: ir.FunctionType | None = None) -> ir.Value:
+        """The address of an external function (``externs.NAMES``), from ``fns``; callable
+        when its ``function_type`` is given."""
+        if name not in self.layout.externs:
+            self.layout.externs.append(name)
         b = self.builder
         ptr = b.gep(self.fns_arg, [I64(externs.NAMES.index(name))], inbounds=True,
                     source_etype=PTR)
-        return b.load(ptr, typ=PTR, name=name)
+        typ = ir.PointerType(function_type) if function_type is not None else PTR
+        return b.load(ptr, typ=typ, name=name)
 
     def view(self, slot: int, node_or_shape: Any, dtype: str | None = None) -> View:
         shape = node_or_shape.shape if isinstance(node_or_shape, Tensor) else node_or_shape

@@ -14,12 +14,10 @@ read when compiling; it is part of the IR, hence of the cache key.
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 import llvmlite.ir as ir
 
-from graphc.backends.llvm import externs
 from graphc.backends.llvm.dtypes import I32, I64, PTR
 
 #: elements per thread below which a loop is not split (measured: thread start ≈ 15 µs)
@@ -42,14 +40,6 @@ def num_threads() -> int:
                              f"{value!r}") from None
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                else os.cpu_count() or 1)
-
-
-def _libc_symbol(name: str) -> int:
-    return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
-
-
-externs.register("pthread_create")(lambda: _libc_symbol("pthread_create"))
-externs.register("pthread_join")(lambda: _libc_symbol("pthread_join"))
 
 
 def _worker(module: ir.Module, kernel: ir.Function) -> ir.Function:
@@ -84,10 +74,8 @@ def call(ctx, kernel: ir.Function, args: list[ir.Value], n: ir.Value) -> None:
 def _split(ctx, kernel: ir.Function, args: list[ir.Value], n: ir.Value, threads: int) -> None:
     b = ctx.builder
     worker = _worker(ctx.module, kernel)
-    create = b.load(b.gep(ctx.fns_arg, [I64(externs.NAMES.index("pthread_create"))],
-                          source_etype=PTR), typ=ir.PointerType(_CREATE))
-    join = b.load(b.gep(ctx.fns_arg, [I64(externs.NAMES.index("pthread_join"))],
-                        source_etype=PTR), typ=ir.PointerType(_JOIN))
+    create = ctx.extern("pthread_create", _CREATE)
+    join = ctx.extern("pthread_join", _JOIN)
     # pieces of ceil(n / threads) elements, rounded up to a multiple of _ALIGN
     piece = b.sdiv(b.add(n, I64(threads - 1)), I64(threads))
     piece = b.mul(b.sdiv(b.add(piece, I64(_ALIGN - 1)), I64(_ALIGN)), I64(_ALIGN))

@@ -108,7 +108,7 @@ class Runtime:
         self._failures = failures
         self._constants = [np.ascontiguousarray(c) for c in layout.constants]
         self._local = threading.local()
-        self._fns = (ctypes.c_void_p * max(1, len(externs.NAMES)))(*externs.addresses())
+        self._fns = (ctypes.c_void_p * max(1, len(externs.NAMES)))(*externs.addresses(layout.externs))
         self._fns_pointer = ctypes.addressof(self._fns)
         self._first_output = layout.slot("outputs", 0)
 

@@ -21,7 +21,13 @@ _LOCK = threading.Lock()  # LLVM's global state (engines, parsing) is not thread
 @functools.lru_cache(maxsize=1)
 def target_machine() -> llvm.TargetMachine:
     """The target machine for the host CPU (position-independent, so objects can be cached
-    and linked into shared libraries)."""
+    and linked into shared libraries), shared by optimization and code generation."""
+    return new_target_machine()
+
+
+def new_target_machine() -> llvm.TargetMachine:
+    """A target machine of its own (a JIT engine takes ownership of the one it is given and
+    frees it with the engine, so each engine needs a fresh one)."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_default_triple()
@@ -80,7 +86,8 @@ class LoadedObject:
 
     def __init__(self, obj: bytes) -> None:
         with _LOCK:
-            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
+                                                      new_target_machine())
             self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
 

@@ -19,11 +19,14 @@ lowest degree first; the comments in ``vecmath.py`` state how each one is used.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import mpmath as mp
 import numpy as np
+
+from graphc.backends.llvm.vecmath import ERF_PIECES, ERF_SPLIT
 
 mp.mp.dps = 40
 
@@ -59,13 +62,23 @@ def _log_w(z: mp.mpf) -> mp.mpf:
     return s * z / (2 * mp.atanh(s)) if z else mp.mpf(0)
 
 
-def _erf_p(z: mp.mpf) -> mp.mpf:  # erf(x) = x P(x^2)
+def _logpow_q(z: mp.mpf) -> mp.mpf:  # log1p(f) = 2s + 2s^3/3 + s^5 Q(z), for pow
+    s = mp.sqrt(z)
+    return (2 * mp.atanh(s) - 2 * s - 2 * s**3 / 3) / s**5 if z else mp.mpf(2) / 5
+
+
+def _logpow_w(z: mp.mpf) -> mp.mpf:
+    s = mp.sqrt(z)
+    return s**5 / (2 * mp.atanh(s)) if z else mp.mpf(0)
+
+
+def _erf_p(z: mp.mpf) -> mp.mpf:  # erf(x) = x + x P(x^2)
     x = mp.sqrt(z)
-    return mp.erf(x) / x if z else 2 / mp.sqrt(mp.pi)
+    return (mp.erf(x) / x if z else 2 / mp.sqrt(mp.pi)) - 1
 
 
 def _erf_w(z: mp.mpf) -> mp.mpf:
-    return 1 / _erf_p(z)
+    return 1 / (1 + _erf_p(z))
 
 
 def _erfc_scaled(center: float) -> tuple[Callable, Callable]:
@@ -102,29 +115,28 @@ def _cos_w(z: mp.mpf) -> mp.mpf:
 LN2_HALF = math.log(2) / 2 + 1e-3  # |r| after rounding x/ln2 to an integer, with slack
 S_MAX = (math.sqrt(2) - 1) / (math.sqrt(2) + 1)  # |s| for mantissas in [sqrt(1/2), sqrt(2))
 PIO4 = math.pi / 4 + 1e-3
-ERF_SPLIT = 1.0  # erf uses x P(x^2) below, the erfc form above
-ERF_PIECES = {"f32": (1.0, 3.93), "f64": (1.0, 2.0, 3.5, 5.95)}  # erfc form, then erf = 1
+ERFC_DEGREE = {"f32": 8, "f64": 13}
 
 
 def _specs() -> list[Fit]:
     fits = [
         Fit("expm1", "f32", -LN2_HALF, LN2_HALF, 4, _expm1_q, _expm1_w),
-        Fit("expm1", "f64", -LN2_HALF, LN2_HALF, 10, _expm1_q, _expm1_w),
+        Fit("expm1", "f64", -LN2_HALF, LN2_HALF, 9, _expm1_q, _expm1_w),
         Fit("log", "f32", 0.0, S_MAX**2 * 1.01, 2, _log_p, _log_w),
         Fit("log", "f64", 0.0, S_MAX**2 * 1.01, 6, _log_p, _log_w),
+        Fit("logpow", "f64", 0.0, S_MAX**2 * 1.01, 8, _logpow_q, _logpow_w),
         Fit("erf", "f32", 0.0, ERF_SPLIT**2, 5, _erf_p, _erf_w),
         Fit("erf", "f64", 0.0, ERF_SPLIT**2, 11, _erf_p, _erf_w),
         Fit("sin", "f32", 0.0, PIO4**2, 3, _sin_p, _sin_w),
-        Fit("sin", "f64", 0.0, PIO4**2, 6, _sin_p, _sin_w),
+        Fit("sin", "f64", 0.0, PIO4**2, 5, _sin_p, _sin_w),
         Fit("cos", "f32", 0.0, PIO4**2, 3, _cos_p, _cos_w),
-        Fit("cos", "f64", 0.0, PIO4**2, 6, _cos_p, _cos_w),
+        Fit("cos", "f64", 0.0, PIO4**2, 5, _cos_p, _cos_w),
     ]
-    degrees = {"f32": 9, "f64": 15}
     for dtype, edges in ERF_PIECES.items():
         for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False)):
             center = (a + b) / 2
             target, weight = _erfc_scaled(center)
-            fits.append(Fit(f"erfc{i}", dtype, a - center, b - center, degrees[dtype],
+            fits.append(Fit(f"erfc{i}", dtype, a - center, b - center, ERFC_DEGREE[dtype],
                             target, weight))
     return fits
 
@@ -192,10 +204,12 @@ def main() -> None:
     for spec in _specs():
         coeffs, error = fit(spec)
         ulps = error / (2.0**-24 if spec.dtype == "f32" else 2.0**-53)
-        print(f"    # {spec.name} {spec.dtype}: degree {spec.degree} on "
-              f"[{spec.lo:.6g}, {spec.hi:.6g}], max relative error {error:.2e} = {ulps:.3f} u")
-        body = ", ".join(repr(c) for c in coeffs)
-        print(f'    ("{spec.name}", "{spec.dtype}"): ({body}),')
+        print(f"    # degree {spec.degree} on [{spec.lo:.6g}, {spec.hi:.6g}], "
+              f"max relative error {error:.2e} = {ulps:.3f} units of roundoff")
+        print(f'    ("{spec.name}", "{spec.dtype}"): (')
+        print(textwrap.fill(", ".join(repr(c) for c in coeffs) + ",", width=99,
+                            initial_indent=" " * 8, subsequent_indent=" " * 8))
+        print("    ),")
     print("}")
 
 

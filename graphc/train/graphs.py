@@ -31,8 +31,15 @@ from graphc.train.losses import Loss
 
 
 def default_backend() -> str:
-    """``"llvm"`` when that backend is available (``graphc.backends.BACKENDS``), else
+    """``fit``'s backend: ``$GRAPHC_BACKEND`` when set (as for ``gx.compile``), else
+    ``"llvm"`` when that backend is available (``graphc.backends.BACKENDS``), else
     ``"numpy"``."""
+    import os
+
+    from graphc.compile import BACKEND_ENV
+    chosen = os.environ.get(BACKEND_ENV)
+    if chosen:
+        return chosen
     return "llvm" if "llvm" in backends.BACKENDS else "numpy"
 
 

@@ -1,0 +1,95 @@
+"""One llvm-compiled function called from several Python threads at once.
+
+ctypes releases the GIL during the native call, and the runtime keeps its scratch
+buffers per thread and per shape signature, so calls overlap for real. Each thread uses
+its own shapes of a symbolic-dim graph; every result must equal the one computed by a
+single thread beforehand (bit for bit: the same code on the same data).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import graphc as gx
+
+THREADS = 4
+CALLS = 40
+SHAPES = [(1, 3), (7, 5), (64, 33), (700, 257)]  # (n, m) per thread; the last splits
+# its loops across native threads too (over 2**17 elements)
+
+
+def _graph() -> tuple[list[gx.Tensor], list[gx.Tensor]]:
+    x = gx.input("x", ("n", "m"), "float32")
+    y = gx.input("y", ("m",), "float32")
+    h = gx.tanh(x * y) + x
+    return [x, y], [gx.sum(h, axis=1), gx.max(h, axis=0), h * 2.0]
+
+
+def _arguments(seed: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, m)).astype("float32"),
+            rng.standard_normal(m).astype("float32"))
+
+
+def _run_threads(work) -> None:
+    """``work(k)`` on ``THREADS`` threads started together; re-raise what any raised."""
+    start = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            start.wait()
+            work(k)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("optimize", [True, False])
+def test_threads_calling_at_once_get_the_single_threaded_results(optimize: bool) -> None:
+    inputs, outputs = _graph()
+    fn = gx.compile(inputs, outputs, backend="llvm", optimize=optimize)
+    reference = gx.compile(inputs, outputs, backend="numpy", optimize=optimize)
+    args = [_arguments(k, *shape) for k, shape in enumerate(SHAPES)]
+    alone = [fn(*a) for a in args]  # single-threaded, before any thread starts
+    for got, a in zip(alone, args, strict=True):
+        for g, want in zip(got, reference(*a), strict=True):
+            np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)  # float32 sums
+
+    results: list[list] = [[] for _ in range(THREADS)]
+
+    def work(k: int) -> None:
+        results[k] = [fn(*args[k]) for _ in range(CALLS)]
+
+    _run_threads(work)
+    for k in range(THREADS):
+        for outputs_of_call in results[k]:
+            for got, want in zip(outputs_of_call, alone[k], strict=True):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_threads_sharing_one_shape_do_not_share_buffers() -> None:
+    """Same dims in every thread (one shape signature), different data."""
+    inputs, outputs = _graph()
+    fn = gx.compile(inputs, outputs, backend="llvm")
+    args = [_arguments(10 + k, 128, 31) for k in range(THREADS)]
+    alone = [fn(*a) for a in args]
+    mismatches: list[int] = []
+
+    def work(k: int) -> None:
+        for _ in range(CALLS):
+            got = fn(*args[k])
+            if not all(np.array_equal(g, w) for g, w in zip(got, alone[k], strict=True)):
+                mismatches.append(k)
+
+    _run_threads(work)
+    assert mismatches == []
