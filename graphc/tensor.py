@@ -321,7 +321,7 @@ def param(name: str, value: Any, dtype: Any = None) -> Param:
     from graphc.ops.leaves import PARAM
     if not isinstance(name, str) or not name:
         raise TypeError(f"param names must be non-empty strings, got {name!r}")
-    array = np.array(value, dtype=dtype)
+    array = np.array(value, dtype=dtype, order="C")  # backends may rely on row-major params
     type = TensorType(array.shape, as_dtype(array.dtype))
     node = _make_leaf(Param, PARAM, {"name": name}, type)
     object.__setattr__(node, "_value", array)

@@ -184,7 +184,7 @@ def test_an_update_that_fails_midway_changes_no_param():
     step([2, 3], [1, 2])
     np.testing.assert_array_equal(first.value, [1.0, 1.0])
     np.testing.assert_array_equal(second.value, [2.0, 9.0])
-    with pytest.raises(gx.GraphcError, match="pow: ValueError"):
+    with pytest.raises(gx.GraphcError, match="negative integer powers are not allowed"):
         step([2, 3], [1, -1])
     np.testing.assert_array_equal(first.value, [1.0, 1.0])
     np.testing.assert_array_equal(second.value, [2.0, 9.0])
@@ -260,7 +260,7 @@ def test_gradients_with_symbolic_batch():
     for batch in (2, 5):
         a = np.linspace(-1, 1, batch * 3).reshape(batch, 3)
         expected = ((1 - np.tanh(a * w.value) ** 2) * a).sum(0)
-        np.testing.assert_allclose(f(a), expected, rtol=1e-12)
+        np.testing.assert_allclose(f(a), expected, rtol=1e-12, atol=1e-15)  # a sum cancels to 0
 
 
 # -- the example from the issue --------------------------------------------------------------

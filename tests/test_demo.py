@@ -8,6 +8,7 @@ import pytest
 
 import graphc as gx
 from graphc import demo
+from graphc.backends import BACKENDS
 from graphc.cli import main
 
 
@@ -20,7 +21,8 @@ def test_a_short_demo_trains_reports_and_draws(tmp_path):
     assert "(batch, 128)" in text and "fuse" in text  # the summary, the optimizer's report
     assert result.test_accuracy >= 0.85  # three epochs already learn most digits
     assert f"test accuracy: {result.test_accuracy:.4f} on 360 digits" in text
-    assert set(result.steps_per_second) == {"numpy (optimized)", "numpy (optimize=False)"}
+    assert set(result.steps_per_second) == {f"{backend} ({label})" for backend in BACKENDS
+                                            for label in ("optimized", "optimize=False")}
     assert all(rate > 0 for rate in result.steps_per_second.values())
     names = sorted(p.name for p in result.files)
     assert names == ["backward.svg", "forward.svg", "loss.png"]

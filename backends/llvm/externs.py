@@ -18,7 +18,6 @@ import functools
 from collections.abc import Callable, Iterable
 
 
-
 def capsule_address(capsule: object) -> int:
     """The pointer a ``PyCapsule`` holds (looked up under the capsule's own name)."""
     api = ctypes.pythonapi
@@ -57,7 +56,7 @@ RESOLVERS: dict[str, Callable[[], int]] = {
 NAMES: tuple[str, ...] = tuple(RESOLVERS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def address(name: str) -> int:
     """The address of external function ``name`` in this process."""
     return RESOLVERS[name]()

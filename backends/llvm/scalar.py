@@ -183,9 +183,13 @@ def _pow(b, xs, dtype):
 
 
 def _int_pow(b: ir.IRBuilder, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
-    """Integer power by squaring (wrapping like NumPy); a negative exponent gives 0, where
-    NumPy raises, since native code cannot raise mid-kernel."""
+    """Integer power by squaring (wrapping like NumPy). A negative exponent gives 0, and the
+    kernel fails, as NumPy raises, when it registered ``b.graphc_checks``."""
     fn = _int_pow_function(b.module, x.type, is_signed(dtype))
+    checks = getattr(b, "graphc_checks", None)
+    if checks is not None and is_signed(dtype):
+        checks.append((b.icmp_signed("<", y, ir.Constant(y.type, 0)),
+                       "ValueError: Integers to negative integer powers are not allowed."))
     return b.call(fn, [x, y])
 
 
@@ -200,6 +204,7 @@ def _int_pow_function(module: ir.Module, ty: ir.IntType, signed: bool) -> ir.Fun
     b = ir.IRBuilder(entry)
     negative = b.icmp_signed("<", exponent, ir.Constant(ty, 0)) if signed else ir.Constant(
         dtypes.I1, 0)
+    early = b.select(negative, ir.Constant(ty, 0), ir.Constant(ty, 1))  # x**0 = 1, x**-k = 0
     b.cbranch(b.or_(negative, b.icmp_unsigned("==", exponent, ir.Constant(ty, 0))), done, loop)
     b.position_at_end(loop)
     acc, sq, e = b.phi(ty), b.phi(ty), b.phi(ty)
@@ -216,7 +221,7 @@ def _int_pow_function(module: ir.Module, ty: ir.IntType, signed: bool) -> ir.Fun
     b.cbranch(b.icmp_unsigned("==", e2, ir.Constant(ty, 0)), done, loop)
     b.position_at_end(done)
     result = b.phi(ty)
-    result.add_incoming(b.select(negative, ir.Constant(ty, 0), ir.Constant(ty, 1)), entry)
+    result.add_incoming(early, entry)
     result.add_incoming(acc2, loop)
     b.ret(result)
     return fn

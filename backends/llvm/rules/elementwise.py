@@ -61,14 +61,30 @@ def is_scalar(view: View) -> bool:
 
 
 def elementwise(ctx, name: str, out: View, inputs: Sequence[View], body: Body,
-                shape: Sequence | None = None) -> None:
-    """Write ``body`` of the inputs (broadcast to ``shape``, default ``out``'s) into ``out``."""
+                shape: Sequence | None = None, can_fail: bool = False) -> None:
+    """Write ``body`` of the inputs (broadcast to ``shape``, default ``out``'s) into ``out``.
+
+    A body that ``can_fail`` (an integer power, whose negative exponents NumPy refuses)
+    registers its conditions on the builder (``scalar.checked``); the loop then stops the
+    entry with this node's failure when one holds, and runs on one thread."""
     static = tuple(shape) if shape is not None else tuple(ctx.node.shape)
     b = ctx.builder
     iteration = ctx.shape(static)
     views = [broadcast(b, v, iteration, static) for v in inputs]
 
     dst = View(out.ptr, iteration, out.strides, out.dtype, out.contiguous)
+    if can_fail:
+        def checked(kb: ir.IRBuilder, local: list[View], _: list) -> None:
+            dst, srcs = local[0], local[1:]
+            kb.graphc_checks = []
+            with loop_nest(kb, dst.shape) as index:
+                values = [v.load(kb, index) for v in srcs]
+                dst.store(kb, index, _result(kb, body, srcs, values, dst.dtype))
+                for cond, message in kb.graphc_checks:
+                    ctx.fail_if(kb, cond, message)
+
+        ctx.kernel(name, [dst, *views], checked, can_fail=True)
+        return
     if dst.contiguous and all(v.contiguous or is_scalar(v) for v in views):
         # one flat loop over [start, stop), split across threads when large
         def flat(kb: ir.IRBuilder, local: list[View], bounds: list) -> None:
@@ -252,7 +268,8 @@ def lower_fused(ctx, node, out: View, inputs: list[View]) -> None:
     names = [input_name(k) for k in range(len(inputs))]
     body = _program_body(a["program"], {}, a["compute"], names)
     if a["reduce"] is None:
-        elementwise(ctx, a["kernel"], out, inputs, body, a["shape"])
+        elementwise(ctx, a["kernel"], out, inputs, body, a["shape"],
+                    can_fail=_integer_power(a["program"], a["compute"]))
         return
     kind, axes, _ = a["reduce"]
     reduce_elementwise(ctx, a["kernel"], out, inputs, body, a["shape"], kind, axes)
@@ -263,7 +280,13 @@ def _lower_formula(ctx, node, out: View, inputs: list[View]) -> None:
     params = {p: node.attr[p] for p in formula.params}
     dtype = node.dtype if is_float(node.dtype) else "float64"
     elementwise(ctx, node.op.name, out, inputs,
-                _program_body(formula.value, params, dtype, formula.inputs))
+                _program_body(formula.value, params, dtype, formula.inputs),
+                can_fail=_integer_power(formula.value, node.dtype))
+
+
+def _integer_power(program, dtype: str) -> bool:
+    """Does the body raise integers to powers (which fail on negative exponents)?"""
+    return "pow" in program.ops and not is_float(dtype)
 
 
 for _name in ELEMENTWISE:
