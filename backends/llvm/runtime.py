@@ -137,7 +137,7 @@ class Runtime:
         Every step here is on the per-call path: this is what a call costs (about 1 µs)."""
         if len(args) != len(self._input_specs):
             return None
-        for a, (dtype, shape) in zip(args, self._input_specs):
+        for a, (dtype, shape) in zip(args, self._input_specs, strict=False):  # length checked
             if a.__class__ is not ndarray or a.dtype is not dtype or a.shape != shape:
                 return None
             flags = a.flags
