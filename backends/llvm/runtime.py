@@ -68,9 +68,8 @@ class Frame:
     def __init__(self, layout: Layout, dims: dict[str, int],
                  constants: Sequence[np.ndarray]) -> None:
         self.dims = dims
-        self.output_shapes = [shape_of(b.shape, dims) for b in layout.outputs]
-        self.output_dtypes = [np.dtype(b.dtype) for b in layout.outputs]
-        self.output_specs = list(zip(self.output_shapes, self.output_dtypes, strict=True))
+        #: (shape, dtype) of each output, for the arrays each call returns
+        self.output_specs = [(shape_of(b.shape, dims), np.dtype(b.dtype)) for b in layout.outputs]
         self.update_shapes = [shape_of(b.shape, dims) for b in layout.updates]
         offsets, size = arena_layout(layout.scratch, dims)
         self.arena = np.empty(size + ALIGN, np.uint8)
@@ -159,8 +158,7 @@ class Runtime:
 
     def _call(self, frame: Frame, args: Sequence[np.ndarray],
               params: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        outputs = [np.empty(s, d) for s, d in zip(frame.output_shapes, frame.output_dtypes,
-                                                    strict=True)]
+        outputs = [np.empty(shape, dtype) for shape, dtype in frame.output_specs]
         updated = [params[self.layout.update_params[k]] if k in self.layout.updates_in_place
                    else np.empty(frame.update_shapes[k], buf.dtype)  # the param's own array
                    for k, buf in enumerate(self.layout.updates)]

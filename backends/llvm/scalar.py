@@ -31,17 +31,20 @@ def instruction_dtypes(program: Program, inputs: tuple[tuple[str, str], ...],
                        params: tuple[tuple[str, float], ...], compute: str) -> tuple[str, ...]:
     """The dtype of each instruction's result, as NumPy computes it for inputs of these
     dtypes (numbers take ``compute`` when it is a float type, as in ``Program.evaluate``)."""
-    env = {name: np.zeros(1, dtype) for name, dtype in inputs} | dict(params)
+    arrays = {name: np.zeros(1, dtype) for name, dtype in inputs}
+    numbers = dict(params)
+
+    def operand(arg) -> np.ndarray:  # bare numbers and params are typed as in a program
+        if isinstance(arg, str) and arg in arrays:
+            return arrays[arg]
+        number = numbers[arg] if isinstance(arg, str) else arg
+        return np.zeros(1, constant_dtype(number, compute))
+
     types = []
     with np.errstate(all="ignore"):
         for dest, op, args in program.instrs:
-            operands = [np.zeros(1, constant_dtype(a, compute)) if isinstance(a, float | int)
-                        and not isinstance(a, bool) else env[a] if isinstance(a, str) else a
-                        for a in args]
-            operands = [np.zeros(1, constant_dtype(v, compute)) if isinstance(v, float | int)
-                        else v for v in operands]
-            env[dest] = np.asarray(NUMPY_PRIMITIVES[op](*operands))
-            types.append(env[dest].dtype.name)
+            arrays[dest] = np.asarray(NUMPY_PRIMITIVES[op](*map(operand, args)))
+            types.append(arrays[dest].dtype.name)
     return tuple(types)
 
 

@@ -40,8 +40,4 @@ def view_rule(*names: str) -> Callable:
 def load_all() -> None:
     """Import every rule module (each registers its rules on import)."""
     for name in _MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
+        importlib.import_module(f"{__name__}.{name}")

@@ -39,7 +39,7 @@ def broadcast(b: ir.IRBuilder, view: View, shape: Sequence[ir.Value],
     lead = len(shape) - view.ndim
     strides = [I64(0)] * lead
     for k, (size, stride) in enumerate(zip(view.shape, view.strides, strict=True)):
-        broadcast_axis = loops.is_const(size, 1) and not _is_one(static_shape[lead + k])
+        broadcast_axis = loops.is_const(size, 1) and static_shape[lead + k] != 1
         strides.append(I64(0) if broadcast_axis else stride)
     same = lead == 0 and all(_same_size(n, m) for n, m in zip(view.shape, shape, strict=True))
     return View(view.ptr, tuple(shape), tuple(strides), view.dtype,
@@ -49,10 +49,6 @@ def broadcast(b: ir.IRBuilder, view: View, shape: Sequence[ir.Value],
 def _same_size(a: ir.Value, b: ir.Value) -> bool:
     """Are two sizes known equal when compiling (one IR value, or equal constants)?"""
     return a is b or loops.is_const(a) and loops.is_const(b) and a.constant == b.constant
-
-
-def _is_one(dim) -> bool:
-    return dim == 1
 
 
 def is_scalar(view: View) -> bool:
@@ -166,7 +162,8 @@ def reduce_elementwise(ctx, name: str, out: View, inputs: Sequence[View], body: 
         if trailing:
             outer, inner = dst.shape[:len(kept)], dst.shape[len(kept):]
             with loop_nest(kb, outer, name="o") as index:
-                start = _initial(kb, kind, acc_dtype, srcs, index, inner, body)
+                start = _start(kb, kind, acc_dtype, srcs, [*index, *[I64(0)] * len(inner)],
+                               body)
                 acc = _reduce_inner(kb, kind, acc_dtype, srcs, index, inner, body, start)
                 flat = View(dst.ptr, tuple(outer), tuple(dst.strides[:len(kept)]), dtype)
                 flat.store(kb, index, convert(kb, acc, acc_dtype, dtype))
@@ -174,7 +171,9 @@ def reduce_elementwise(ctx, name: str, out: View, inputs: Sequence[View], body: 
         kept_view = View(dst.ptr, tuple(dst.shape[k] for k in kept),
                          tuple(dst.strides[k] for k in kept), dtype)
         with loop_nest(kb, kept_view.shape, name="z") as index:
-            kept_view.store(kb, index, _first(kb, kind, dtype, srcs, dst, kept, index, body))
+            position = iter(index)
+            first = [next(position) if k in kept else I64(0) for k in range(dst.ndim)]
+            kept_view.store(kb, index, _start(kb, kind, dtype, srcs, first, body))
         # max/min start from the first element and combine it again: harmless, idempotent
         with loop_nest(kb, dst.shape) as index:
             value = _result(kb, body, srcs, [v.load(kb, index) for v in srcs], dtype)
@@ -184,13 +183,13 @@ def reduce_elementwise(ctx, name: str, out: View, inputs: Sequence[View], body: 
     ctx.kernel(name, [dst, *views], emit)
 
 
-def _initial(b, kind, acc_dtype, srcs, index, inner, body) -> ir.Value:
+def _start(b, kind, dtype, srcs, index, body) -> ir.Value:
+    """The accumulator's first value: the identity of a sum or product; for max/min the
+    body at ``index``, the first element along the reduced axes (there is one: checked
+    before the call)."""
     if kind in _IDENTITY:
-        return dtypes.constant(acc_dtype, _IDENTITY[kind])
-    # max/min start from the first element (there is one: checked before the call)
-    zero = [I64(0)] * len(inner)
-    value = _result(b, body, srcs, [v.load(b, [*index, *zero]) for v in srcs], acc_dtype)
-    return value
+        return dtypes.constant(dtype, _IDENTITY[kind])
+    return _result(b, body, srcs, [v.load(b, index) for v in srcs], dtype)
 
 
 def _reduce_inner(b, kind, acc_dtype, srcs, index, inner, body, start) -> ir.Value:
@@ -234,16 +233,6 @@ def _reduce_inner(b, kind, acc_dtype, srcs, index, inner, body, start) -> ir.Val
 def _entry_alloca(b: ir.IRBuilder, ty: ir.Type) -> ir.Value:
     with b.goto_entry_block():
         return b.alloca(ty)
-
-
-def _first(b, kind, dtype, srcs, dst, kept, index, body) -> ir.Value:
-    if kind in _IDENTITY:
-        return dtypes.constant(dtype, _IDENTITY[kind])
-    full = []
-    it = iter(index)
-    for k in range(dst.ndim):
-        full.append(next(it) if k in kept else I64(0))
-    return _result(b, body, srcs, [v.load(b, full) for v in srcs], dtype)
 
 
 def _check_nonempty(ctx, sizes: list[ir.Value], kind: str) -> None:
