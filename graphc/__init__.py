@@ -29,6 +29,8 @@ from graphc.ops.losses import *  # noqa: F403
 from graphc.ops.nn import *  # noqa: F403
 from graphc.ops.random import *  # noqa: F403
 from graphc.ops.reduce import *  # noqa: F403
+from graphc.ops.scan import *  # noqa: F403
+from graphc.ops.scatter import *  # noqa: F403
 from graphc.ops.shape import *  # noqa: F403
 from graphc.passes import optimize
 from graphc.sympy_bridge import latex, to_sympy
@@ -43,9 +45,9 @@ from graphc import optim as optim  # noqa: E402
 
 
 def __getattr__(name: str):
-    """``gx.viz``, ``gx.data`` and ``gx.train`` load on first use only (graphviz,
-    scikit-learn and tqdm are slow to import)."""
-    if name in ("viz", "data", "train"):
+    """``gx.viz``, ``gx.data``, ``gx.train`` and ``gx.onnx`` load on first use only
+    (graphviz, scikit-learn, tqdm and onnx are slow to import)."""
+    if name in ("viz", "data", "train", "onnx"):
         import importlib
 
         return importlib.import_module(f"graphc.{name}")

@@ -16,7 +16,8 @@ from collections.abc import Callable
 RULES: dict[str, Callable] = {}
 VIEW_RULES: dict[str, Callable] = {}
 
-_MODULES = ("elementwise", "reduce", "linalg", "conv", "shape", "indexing", "nn", "random")
+_MODULES = ("elementwise", "reduce", "linalg", "conv", "shape", "indexing", "nn", "random",
+            "scan", "scatter")
 
 
 def rule(*names: str) -> Callable:

@@ -1,0 +1,3 @@
+"""LLVM lowering rules for graphc/ops/scan.py."""
+
+from __future__ import annotations

@@ -1,0 +1,5 @@
+"""ONNX training ops as graphc graph."""
+
+from __future__ import annotations
+
+from graphc.onnx.registry import handler  # noqa: F401

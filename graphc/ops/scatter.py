@@ -1,0 +1,5 @@
+"""Placeholder: filled in by the ONNX work (scatter ops)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,51 @@
+"""The ONNX backend test suite's node cases, run through graphc.
+
+Not collected by a plain ``pytest`` (the file name does not start with ``test_``);
+run it by path, on either graphc backend:
+
+    pytest tests/onnx/conformance.py                  # numpy
+    pytest tests/onnx/conformance.py --backend llvm   # llvm
+
+Cases graphc does not run are listed, each with its reason, in ``exclusions.txt``
+next to this file: a line is a regular expression over case names (without the
+``_cpu`` suffix) followed by the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import onnx.backend.test
+
+from graphc.onnx.backend import backend
+
+EXCLUSIONS = Path(__file__).with_name("exclusions.txt")
+
+
+def exclusions(path: Path = EXCLUSIONS) -> dict[str, str]:
+    """``{pattern: reason}`` from the exclusions file."""
+    result = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern, _, reason = line.partition(" ")
+        if not reason.strip():
+            raise ValueError(f"{path}: exclusion {pattern!r} has no reason")
+        re.compile(pattern)
+        result[pattern] = reason.strip()
+    return result
+
+
+with warnings.catch_warnings():  # the case generators overflow casts on purpose
+    warnings.simplefilter("ignore")
+    _suite = onnx.backend.test.BackendTest(backend(os.environ.get("GRAPHC_BACKEND") or "numpy"),
+                                           __name__)
+    for _pattern in exclusions():
+        _suite.exclude(f"^(?:{_pattern})_cpu$")
+
+# only the node cases: the model cases download networks or need sequence types
+OnnxBackendNodeModelTest = _suite.test_cases["OnnxBackendNodeModelTest"]
