@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo examples test lint regen bench clean
+.PHONY: demo examples test conformance lint regen bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,11 @@ examples: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# the ONNX backend test suite's node cases, on both backends (pass counts at the end)
+conformance: $(STAMP)
+	$(PY) -m pytest tests/onnx/conformance.py --tb=line
+	$(PY) -m pytest tests/onnx/conformance.py --tb=line --backend llvm
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

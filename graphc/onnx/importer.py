@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import numpy_helper
 
 from graphc.compile import compile as compile_graph
@@ -106,6 +107,8 @@ def load(model: str | os.PathLike | bytes | onnx.ModelProto, *,
     if initializers not in ("params", "constants"):
         raise ValueError(f"initializers must be 'params' or 'constants', got {initializers!r}")
     proto = _parse(model)
+    if proto.functions:  # model-local functions: expanded into their bodies
+        proto = onnx.inliner.inline_local_functions(proto)
     return Importer(proto, initializers=initializers, values=values or {},
                     shapes=shapes or {}).run()
 
@@ -146,6 +149,8 @@ class Importer:
     # -- the walk ----------------------------------------------------------------------------
     def run(self) -> OnnxModel:
         graph = self.proto.graph
+        if not graph.output:
+            raise OnnxImportError("the model's graph has no outputs (an empty or truncated file?)")
         for init in graph.initializer:
             self.env[init.name] = _array(init)
             self.initializer_names.add(init.name)
