@@ -81,6 +81,8 @@ def convert(b: ir.IRBuilder, value: ir.Value, src: str, dst: str) -> ir.Value:
         return b.icmp_unsigned("!=", value, ir.Constant(value.type, 0))
     if src == "bool":
         return b.uitofp(value, tgt) if is_float(dst) else b.zext(value, tgt)
+    if dst == "float16" and src in ("float64", *_WIDE_INTS):
+        return _to_half(b, value if src == "float64" else convert(b, value, src, "float64"))
     if is_float(src) and is_float(dst):
         widen = itemsize(dst) > itemsize(src)
         return b.fpext(value, tgt) if widen else b.fptrunc(value, tgt)
@@ -96,6 +98,30 @@ def convert(b: ir.IRBuilder, value: ir.Value, src: str, dst: str) -> ir.Value:
     if itemsize(dst) < itemsize(src):
         return b.trunc(value, tgt)
     return value  # same width, other signedness: the same bits
+
+
+#: integers whose conversion to half LLVM would lower to a libcall
+_WIDE_INTS = ("int32", "int64", "uint32", "uint64")
+
+
+def _to_half(b: ir.IRBuilder, d: ir.Value) -> ir.Value:
+    """double → half, correctly rounded, with no libcall.
+
+    LLVM lowers ``fptrunc double to half`` to ``__truncdfhf2``, which the JIT resolves to
+    a libgcc symbol of another ABI (a crash). Rounding twice, double → float → half, can
+    err on ties, so the first step rounds to odd: truncate toward zero and set the last
+    bit if anything was lost. float keeps 13 more bits than half, so the final
+    round-to-nearest-even then sees the exact tie information.
+    """
+    f32 = ir.FloatType()
+    f = b.fptrunc(d, f32)  # round to nearest
+    back = b.fpext(f, d.type)
+    inexact = b.fcmp_ordered("!=", back, d)
+    away = b.fcmp_ordered(">", intrinsic(b, "llvm.fabs", back), intrinsic(b, "llvm.fabs", d))
+    bits = b.bitcast(f, ir.IntType(32))
+    bits = b.select(away, b.sub(bits, ir.Constant(bits.type, 1)), bits)  # toward zero
+    bits = b.select(inexact, b.or_(bits, ir.Constant(bits.type, 1)), bits)  # sticky bit
+    return b.fptrunc(b.bitcast(bits, f32), ir.HalfType())
 
 
 def intrinsic(b: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:

@@ -109,7 +109,7 @@ def _reshape_model() -> onnx.ModelProto:
         [helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
          helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", "cols"])])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
 
 
