@@ -226,6 +226,10 @@ SYMPY_PRIMITIVES: dict[str, Callable[..., Any]] = {
     "cos": _arithmetic(lambda sp, x: sp.cos(x)),
     "tanh": _arithmetic(lambda sp, x: sp.tanh(x)),
     "erf": _arithmetic(lambda sp, x: sp.erf(x)),
+    "atan": _arithmetic(lambda sp, x: sp.atan(x)),
+    "mod": _arithmetic(lambda sp, x, y: sp.Mod(x, y)),  # floor modulo, the sign of y
+    # C's fmod, the sign of x: x - y·trunc(x/y)
+    "fmod": _arithmetic(lambda sp, x, y: x - y * sp.sign(x / y) * sp.floor(sp.Abs(x / y))),
     "maximum": _arithmetic(lambda sp, x, y: sp.Max(x, y)),
     "minimum": _arithmetic(lambda sp, x, y: sp.Min(x, y)),
     "where": lambda sp, c, x, y: sp.Piecewise(

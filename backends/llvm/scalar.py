@@ -21,7 +21,7 @@ from graphc.ops.scalar import NUMPY_PRIMITIVES, Program
 
 Typed = tuple[ir.Value, str]  # an IR value and its NumPy dtype
 
-_TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf")
+_TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf", "atan")
 _COMPARE = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
             "equal": "==", "not_equal": "!="}
 
@@ -246,11 +246,108 @@ def _divide(b, xs, dtype):
     raise TypeError(f"true division with an integer result type {dtype}")
 
 
+def _round(b, xs, dtype):
+    """Half to even (np.round); integers are already whole."""
+    return _intrinsic(b, "llvm.roundeven", xs[0]) if is_float(dtype) else xs[0]
+
+
+def _safe_divisor(b: ir.IRBuilder, y: ir.Value, dtype: str) -> ir.Value:
+    """``y`` with 0 (and −1 for signed types, where MIN/−1 overflows) replaced by 1, so an
+    integer division never traps; callers select NumPy's result for those divisors."""
+    zero, one = ir.Constant(y.type, 0), ir.Constant(y.type, 1)
+    bad = b.icmp_unsigned("==", y, zero)
+    if is_signed(dtype):
+        bad = b.or_(bad, b.icmp_signed("==", y, ir.Constant(y.type, -1)))
+    return b.select(bad, one, y)
+
+
+def _int_remainder(b: ir.IRBuilder, x: ir.Value, y: ir.Value, dtype: str) -> ir.Value:
+    """C's x % y for integers; 0 for y = 0 (NumPy) and y = −1."""
+    rem = b.srem if is_signed(dtype) else b.urem
+    return rem(x, _safe_divisor(b, y, dtype))
+
+
+def _fmod(b, xs, dtype):
+    """C fmod: the sign of x (``frem`` is exactly fmod)."""
+    if is_float(dtype):
+        return b.frem(*xs)
+    return _int_remainder(b, *xs, dtype)
+
+
+def _mod(b, xs, dtype):
+    """Floor modulo, as NumPy: r = fmod(x, y), plus y where r and y differ in sign;
+    a zero float result takes y's sign, y = 0 gives NaN (floats) or 0 (integers)."""
+    x, y = xs
+    if is_float(dtype):
+        zero = ir.Constant(x.type, 0.0)
+        r = b.frem(x, y)
+        flip = b.and_(b.fcmp_ordered("!=", r, zero),
+                      b.xor(b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", r, zero)))
+        r = b.select(flip, b.fadd(r, y), r)
+        r = b.select(b.fcmp_ordered("==", r, zero), _intrinsic(b, "llvm.copysign", zero, y), r)
+        return r
+    r = _int_remainder(b, x, y, dtype)
+    if not is_signed(dtype):
+        return r
+    zero = ir.Constant(x.type, 0)
+    flip = b.and_(b.icmp_signed("!=", r, zero),
+                  b.xor(b.icmp_signed("<", y, zero), b.icmp_signed("<", r, zero)))
+    return b.select(flip, b.add(r, y), r)
+
+
+def _trunc_div(b, xs, dtype):
+    """C integer division toward zero; x/0 is 0 (NumPy), x/−1 is −x (wrapping)."""
+    x, y = xs
+    if is_float(dtype) or dtype == "bool":
+        raise TypeError(f"trunc_div of {dtype}")
+    div = b.sdiv if is_signed(dtype) else b.udiv
+    q = div(x, _safe_divisor(b, y, dtype))
+    if is_signed(dtype):
+        q = b.select(b.icmp_signed("==", y, ir.Constant(y.type, -1)), b.neg(x), q)
+    return b.select(b.icmp_unsigned("==", y, ir.Constant(y.type, 0)), ir.Constant(x.type, 0), q)
+
+
+def _bitwise(name: str) -> Callable:
+    def emit(b, xs, dtype):
+        if is_float(dtype):
+            raise TypeError(f"{name} of {dtype}")
+        return getattr(b, name)(*xs)
+    return emit
+
+
+def _bitwise_not(b, xs, dtype):
+    if is_float(dtype):
+        raise TypeError(f"bitwise_not of {dtype}")
+    return b.not_(xs[0])
+
+
+def _shift(left: bool) -> Callable:
+    """NumPy's shifts: a count of the width or more (unsigned compare, so negative counts
+    too) gives 0, or −1 for a negative signed value shifted right; LLVM would give poison."""
+    def emit(b, xs, dtype):
+        if is_float(dtype) or dtype == "bool":
+            raise TypeError(f"shift of {dtype}")
+        x, n = xs
+        width = ir.Constant(x.type, x.type.width)
+        inside = b.icmp_unsigned("<", n, width)
+        zero = ir.Constant(x.type, 0)
+        if left:
+            return b.select(inside, b.shl(x, n), zero)
+        if not is_signed(dtype):
+            return b.select(inside, b.lshr(x, n), zero)
+        return b.ashr(x, b.select(inside, n, ir.Constant(x.type, x.type.width - 1)))
+    return emit
+
+
 _ARITHMETIC: dict[str, Callable[[ir.IRBuilder, list[ir.Value], str], ir.Value]] = {
     "add": _binary("fadd", "add"), "sub": _binary("fsub", "sub"),
     "mul": _binary("fmul", "mul"), "div": _divide, "pow": _pow, "neg": _neg, "abs": _abs,
     "sign": _sign, "floor": _floor, "square": _square, "reciprocal": _reciprocal,
     "sqrt": _float_op(lambda b, xs: _intrinsic(b, "llvm.sqrt", xs[0]), "sqrt"),
     "maximum": _extremum("max"), "minimum": _extremum("min"),
+    "round": _round, "fmod": _fmod, "mod": _mod, "trunc_div": _trunc_div,
+    "bitwise_and": _bitwise("and_"), "bitwise_or": _bitwise("or_"),
+    "bitwise_xor": _bitwise("xor"), "bitwise_not": _bitwise_not,
+    "left_shift": _shift(left=True), "right_shift": _shift(left=False),
     **{name: _transcendental(name) for name in _TRANSCENDENTAL},
 }

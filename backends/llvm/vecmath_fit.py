@@ -112,9 +112,20 @@ def _cos_w(z: mp.mpf) -> mp.mpf:
     return z**2 / mp.cos(mp.sqrt(z))
 
 
+def _atan_p(z: mp.mpf) -> mp.mpf:  # atan(u) = u + u^3 P(u^2)
+    u = mp.sqrt(z)
+    return (mp.atan(u) - u) / u**3 if z else -mp.mpf(1) / 3
+
+
+def _atan_w(z: mp.mpf) -> mp.mpf:
+    u = mp.sqrt(z)
+    return u**3 / mp.atan(u) if z else mp.mpf(0)
+
+
 LN2_HALF = math.log(2) / 2 + 1e-3  # |r| after rounding x/ln2 to an integer, with slack
 S_MAX = (math.sqrt(2) - 1) / (math.sqrt(2) + 1)  # |s| for mantissas in [sqrt(1/2), sqrt(2))
 PIO4 = math.pi / 4 + 1e-3
+TAN_PIO8 = math.tan(math.pi / 8) * 1.001  # |u| after atan's reduction, with slack
 ERFC_DEGREE = {"f32": 8, "f64": 13}
 
 
@@ -131,6 +142,7 @@ def _specs() -> list[Fit]:
         Fit("sin", "f64", 0.0, PIO4**2, 5, _sin_p, _sin_w),
         Fit("cos", "f32", 0.0, PIO4**2, 3, _cos_p, _cos_w),
         Fit("cos", "f64", 0.0, PIO4**2, 5, _cos_p, _cos_w),
+        Fit("atan", "f64", 0.0, TAN_PIO8**2, 10, _atan_p, _atan_w),
     ]
     for dtype, edges in ERF_PIECES.items():
         for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False)):

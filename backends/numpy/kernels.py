@@ -29,6 +29,10 @@ UFUNCS = {
     "greater_equal": "np.greater_equal", "equal": "np.equal", "not_equal": "np.not_equal",
     "logical_and": "np.logical_and", "logical_or": "np.logical_or",
     "logical_xor": "np.logical_xor", "logical_not": "np.logical_not",
+    "atan": "np.arctan", "round": "np.rint", "fmod": "np.fmod", "mod": "np.mod",
+    "bitwise_and": "np.bitwise_and", "bitwise_or": "np.bitwise_or",
+    "bitwise_xor": "np.bitwise_xor", "bitwise_not": "np.invert",
+    "left_shift": "np.left_shift", "right_shift": "np.right_shift",
 }
 PREDICATES = frozenset(("less", "less_equal", "greater", "greater_equal", "equal",
                         "not_equal", "logical_and", "logical_or", "logical_xor",

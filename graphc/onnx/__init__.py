@@ -7,7 +7,8 @@ backend test suite.
 """
 
 from graphc.onnx import handlers as _handlers  # noqa: F401  (registers every op)
+from graphc.onnx.exporter import save
 from graphc.onnx.importer import NeedsValue, OnnxImportError, OnnxModel, load
 from graphc.onnx.registry import supported_ops
 
-__all__ = ["NeedsValue", "OnnxImportError", "OnnxModel", "load", "supported_ops"]
+__all__ = ["NeedsValue", "OnnxImportError", "OnnxModel", "load", "save", "supported_ops"]

@@ -145,6 +145,7 @@ class Importer:
         self.initializer_names: set[str] = set()
         #: graph-input leaves, to say which inputs a needed value depends on
         self.input_names: dict[Tensor, str] = {}
+        self._foldable: dict[Tensor, bool] = {}
 
     # -- the walk ----------------------------------------------------------------------------
     def run(self) -> OnnxModel:
@@ -182,6 +183,30 @@ class Importer:
                     self.env[name] = value
 
     # -- values ------------------------------------------------------------------------------
+    def foldable(self, value: Any) -> bool:
+        """Whether ``value`` is graph computed from constants only (no input, param or
+        random draw), so it can be evaluated now; memoized, so an import stays linear."""
+        if not isinstance(value, Tensor):
+            return value is not None and not isinstance(value, np.ndarray)
+        memo = self._foldable
+        stack = [value]
+        while stack:
+            t = stack[-1]
+            if t in memo:
+                stack.pop()
+                continue
+            if t.op.name in _UNFOLDABLE or t.op.name in ("input", "param"):
+                memo[t] = False
+                stack.pop()
+                continue
+            pending = [i for i in t.inputs if i not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[t] = all(memo[i] for i in t.inputs)
+            stack.pop()
+        return memo[value]
+
     def tensor(self, value: Value, name: str = "") -> Tensor:
         """``value`` as graph: arrays become constants, or params for float initializers
         when importing with ``initializers="params"``."""
@@ -338,9 +363,7 @@ class NodeContext:
         except (TypeError, ValueError, IndexError, KeyError) as e:
             raise self.error(f"{type(e).__name__}: {e}") from None
         results = result if isinstance(result, tuple | list) else (result,)
-        if all(isinstance(v, np.ndarray) or v is None for v in self.inputs):
-            results = tuple(_fold(r) for r in results)
-        return tuple(results)
+        return tuple(_fold(r) if self.importer.foldable(r) else r for r in results)
 
     def _graph_inputs(self, t: Tensor) -> list[str]:
         names = self.importer.input_names
@@ -352,8 +375,6 @@ def _fold(value: Any) -> Any:
     if not isinstance(value, Tensor):
         return value if value is None or isinstance(value, np.ndarray) else np.asarray(value)
     nodes = toposort([value])
-    if any(n.op.name in _UNFOLDABLE or n.op.name in ("input", "param") for n in nodes):
-        return value
     computed: dict[Tensor, np.ndarray] = {}
     with np.errstate(all="ignore"):
         for n in nodes:

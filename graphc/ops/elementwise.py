@@ -19,6 +19,9 @@ from graphc.ops.scalar import Formula
 from graphc.tensor import Tensor, as_tensor
 from graphc.types import FLOAT_DTYPES, TensorType, as_dtype, broadcast_shapes, promote_types
 
+#: integer ops NumPy would compute on bools in int8: refused instead
+_NO_BOOL = frozenset({"fmod", "mod", "left_shift", "right_shift", "trunc_div"})
+
 
 class Elementwise(Op):
     """An op defined by a scalar formula, applied elementwise with broadcasting."""
@@ -45,6 +48,10 @@ class Elementwise(Op):
         dtype = promote_types(*(t.dtype for t in operands))
         if self.formula.result == "float" and dtype not in FLOAT_DTYPES:
             return "float64"
+        if self.formula.result == "int" and dtype in FLOAT_DTYPES:
+            raise TypeError(f"takes integer or bool inputs, got {dtype}")
+        if self.name in _NO_BOOL and dtype == "bool":
+            raise TypeError("takes numbers, not bool")
         return dtype
 
     def impl(self, *arrays: np.ndarray, **attrs: Any) -> np.ndarray:
@@ -103,6 +110,29 @@ logical_and = ELEMENTWISE["logical_and"]
 logical_or = ELEMENTWISE["logical_or"]
 logical_xor = ELEMENTWISE["logical_xor"]
 logical_not = ELEMENTWISE["logical_not"]
+atan = ELEMENTWISE["atan"]
+round = ELEMENTWISE["round"]  # noqa: A001 - the NumPy name
+fmod = ELEMENTWISE["fmod"]
+mod = ELEMENTWISE["mod"]
+bitwise_and = ELEMENTWISE["bitwise_and"]
+bitwise_or = ELEMENTWISE["bitwise_or"]
+bitwise_xor = ELEMENTWISE["bitwise_xor"]
+bitwise_not = ELEMENTWISE["bitwise_not"]
+left_shift = ELEMENTWISE["left_shift"]
+right_shift = ELEMENTWISE["right_shift"]
+trunc_div = ELEMENTWISE["trunc_div"]
+tan = ELEMENTWISE["tan"]
+sinh = ELEMENTWISE["sinh"]
+cosh = ELEMENTWISE["cosh"]
+asin = ELEMENTWISE["asin"]
+acos = ELEMENTWISE["acos"]
+asinh = ELEMENTWISE["asinh"]
+acosh = ELEMENTWISE["acosh"]
+atanh = ELEMENTWISE["atanh"]
+ceil = ELEMENTWISE["ceil"]
+trunc = ELEMENTWISE["trunc"]
+isnan = ELEMENTWISE["isnan"]
+isinf = ELEMENTWISE["isinf"]
 _pow = ELEMENTWISE["pow"]
 _clip = ELEMENTWISE["clip"]
 _where = ELEMENTWISE["where"]
@@ -186,5 +216,7 @@ __all__ = [
     "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh", "erf", "maximum", "minimum",
     "clip", "where", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "logical_and", "logical_or", "logical_xor", "logical_not", "cast", "zeros_like",
-    "ones_like", "full_like",
+    "ones_like", "full_like", "atan", "round", "fmod", "mod", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "bitwise_not", "left_shift", "right_shift", "trunc_div", "tan", "sinh",
+    "cosh", "asin", "acos", "asinh", "acosh", "atanh", "ceil", "trunc", "isnan", "isinf",
 ]

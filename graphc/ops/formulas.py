@@ -16,6 +16,7 @@ chosen by the formula's ``Piecewise`` condition (ReLU'(0) = 0, hardtanh'(±1) = 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -36,9 +37,76 @@ class Spec:
     params: tuple[sp.Symbol, ...] = ()
     #: derivative forms that share the output; checked equal to sympy.diff
     hints: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)
-    result: str = "float"  # "float" | "same" | "bool"
+    result: str = "float"  # "float" | "same" | "bool" | "int" (same, integers or bool only)
     #: inputs that carry no gradient (conditions)
     no_grad: tuple[sp.Symbol, ...] = ()
+
+
+# -- sympy functions for primitives sympy lacks -------------------------------------------------
+# Each evaluates on numbers (so the generator and the tests can check programs at points)
+# and knows its derivative (``fdiff``); integer-only ones give NaN on non-integers.
+def _trunc(z: sp.Expr) -> sp.Expr:
+    """Rounding toward zero, written with floor (ceil(z) = −floor(−z) below zero)."""
+    return sp.Piecewise((-sp.floor(-z), z < 0), (sp.floor(z), True))
+
+
+class RoundEven(sp.Function):
+    """Round half to even (``np.round``): a step function, derivative 0."""
+
+    @classmethod
+    def eval(cls, a):  # noqa: ANN001, ANN206 - sympy's protocol
+        if a.is_Number:
+            return sp.Integer(round(float(a))) if a.is_finite else a
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.Integer(0)
+
+
+class Fmod(sp.Function):
+    """C's fmod: x − trunc(x/y)·y, the sign of x (``np.fmod``)."""
+
+    @classmethod
+    def eval(cls, a, b):  # noqa: ANN001, ANN206
+        if a.is_Number and b.is_Number:
+            return sp.Float(math.fmod(float(a), float(b))) if b != 0 else sp.nan
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        a, b = self.args
+        return sp.Integer(1) if argindex == 1 else -_trunc(a / b)
+
+
+class FloorMod(sp.Function):
+    """Floor modulo: x − floor(x/y)·y, the sign of y (``np.mod``, Python's %)."""
+
+    @classmethod
+    def eval(cls, a, b):  # noqa: ANN001, ANN206
+        if a.is_Number and b.is_Number:
+            return sp.Float(float(a) % float(b)) if b != 0 else sp.nan
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        a, b = self.args
+        return sp.Integer(1) if argindex == 1 else -sp.floor(a / b)
+
+
+def _integer_function(name: str, fn) -> type:  # noqa: ANN001
+    """A sympy function of integers (NaN elsewhere): bitwise ops and shifts."""
+    def eval(cls, *args):  # noqa: ANN001, ANN202
+        if all(a.is_Number for a in args):
+            if all(a.is_integer for a in args):
+                return sp.Integer(fn(*(int(a) for a in args)))
+            return sp.nan
+        return None
+
+    return type(name, (sp.Function,), {"eval": classmethod(eval)})
+
+
+BitAnd = _integer_function("BitAnd", lambda a, b: a & b)
+BitOr = _integer_function("BitOr", lambda a, b: a | b)
+BitXor = _integer_function("BitXor", lambda a, b: a ^ b)
+BitNot = _integer_function("BitNot", lambda a: ~a)
+LeftShift = _integer_function("LeftShift", lambda a, b: a << b)
+RightShift = _integer_function("RightShift", lambda a, b: a >> b)
+TruncDiv = _integer_function("TruncDiv", lambda a, b: int(a / b) if b else 0)
 
 
 # -- arithmetic and math primitives ------------------------------------------------------------
@@ -64,6 +132,12 @@ PRIMITIVES = [
     Spec("cos", (x,), sp.cos(x)),
     Spec("tanh", (x,), sp.tanh(x), hints={x: 1 - out**2}),
     Spec("erf", (x,), sp.erf(x)),
+    Spec("atan", (x,), sp.atan(x)),
+    # Half to even, as np.round and ONNX Round; derivative 0 almost everywhere.
+    Spec("round", (x,), RoundEven(x), result="same"),
+    # C fmod (sign of x) and floor modulo (sign of y), NumPy's fmod and mod, ints too.
+    Spec("fmod", (x, y), Fmod(x, y), result="same"),
+    Spec("mod", (x, y), FloorMod(x, y), result="same"),
     # Ties split the gradient evenly between both inputs, as PyTorch does.
     Spec("maximum", (x, y), sp.Max(x, y),
          hints={x: (1 + sp.sign(x - y)) / 2, y: (1 - sp.sign(x - y)) / 2}, result="same"),
@@ -74,6 +148,21 @@ PRIMITIVES = [
          result="same"),
     Spec("where", (c, x, y), sp.Piecewise((x, sp.Ne(c, 0)), (y, True)), result="same",
          no_grad=(c,)),
+]
+
+# -- integer primitives: bitwise logic, shifts, truncating division; no gradient ---------------
+# Shifts follow NumPy: a count past the width gives 0 (or −1 for negative signed values
+# shifted right), so uint types give ONNX BitShift's meaning.
+INTEGER = [
+    Spec("bitwise_and", (x, y), BitAnd(x, y), result="int", no_grad=(x, y)),
+    Spec("bitwise_or", (x, y), BitOr(x, y), result="int", no_grad=(x, y)),
+    Spec("bitwise_xor", (x, y), BitXor(x, y), result="int", no_grad=(x, y)),
+    Spec("bitwise_not", (x,), BitNot(x), result="int", no_grad=(x,)),
+    Spec("left_shift", (x, y), LeftShift(x, y), result="int", no_grad=(x, y)),
+    Spec("right_shift", (x, y), RightShift(x, y), result="int", no_grad=(x, y)),
+    # C's integer division (toward zero), ONNX Div on integers; x/0 gives 0 (NumPy's
+    # floor_divide by zero), never a trap.
+    Spec("trunc_div", (x, y), TruncDiv(x, y), result="int", no_grad=(x, y)),
 ]
 
 # -- comparisons and logic: scalar primitives with no gradient ---------------------------------
@@ -197,4 +286,35 @@ ACTIVATIONS: list[Spec] = [
          params=(lo, hi)),
 ]
 
-SPECS = PRIMITIVES + PREDICATES + ACTIVATIONS
+# -- math built from the primitives -------------------------------------------------------------
+_ONE_MINUS_SQ = (1 - x) * (1 + x)  # 1 − x², without cancellation near |x| = 1
+#: past this |x|, √(1 + x²) = |x| in float64 and float32, and x² might overflow
+_HUGE = sp.Integer(2**28)
+
+DERIVED = [
+    Spec("tan", (x,), sp.sin(x) / sp.cos(x), hints={x: 1 + out**2}),
+    # sinh with expm1: no cancellation for small x; cosh needs none.
+    Spec("sinh", (x,), (expm1(x) - expm1(-x)) / 2, hints={x: (sp.exp(x) + sp.exp(-x)) / 2}),
+    Spec("cosh", (x,), (sp.exp(x) + sp.exp(-x)) / 2, hints={x: (expm1(x) - expm1(-x)) / 2}),
+    # asin x = atan(x/√(1−x²)); acos x = 2 atan(√((1−x)/(1+x))), accurate near x = 1.
+    Spec("asin", (x,), sp.atan(x / sp.sqrt(_ONE_MINUS_SQ)), hints={x: 1 / sp.sqrt(_ONE_MINUS_SQ)}),
+    Spec("acos", (x,), 2 * sp.atan(sp.sqrt((1 - x) / (1 + x))),
+         hints={x: -1 / sp.sqrt(_ONE_MINUS_SQ)}),
+    # asinh|x| = log1p(|x| + x²/(1 + √(1 + x²))), log|x| + log 2 where x² may overflow.
+    Spec("asinh", (x,), sp.sign(x) * sp.Piecewise(
+        (sp.log(sp.Abs(x)) + sp.log(2), sp.Abs(x) > _HUGE),
+        (log1p(sp.Abs(x) + x**2 / (1 + sp.sqrt(1 + x**2))), True)),
+        hints={x: 1 / sp.sqrt(1 + x**2)}),
+    # acosh x = log1p(t + √t·√(t+2)), t = x − 1: exact near 1, NaN below 1 (√t).
+    Spec("acosh", (x,), sp.Piecewise(
+        (sp.log(x) + sp.log(2), x > _HUGE),
+        (log1p((x - 1) + sp.sqrt(x - 1) * sp.sqrt(x + 1)), True)),
+        hints={x: 1 / (sp.sqrt(x - 1) * sp.sqrt(x + 1))}),
+    Spec("atanh", (x,), log1p(2 * x / (1 - x)) / 2, hints={x: 1 / _ONE_MINUS_SQ}),
+    Spec("ceil", (x,), -sp.floor(-x), hints={x: sp.Integer(0)}, result="same"),
+    Spec("trunc", (x,), _trunc(x), hints={x: sp.Integer(0)}, result="same"),
+    Spec("isnan", (x,), sp.Ne(x, x, evaluate=False), result="bool", no_grad=(x,)),
+    Spec("isinf", (x,), sp.Eq(sp.Abs(x), sp.oo, evaluate=False), result="bool", no_grad=(x,)),
+]
+
+SPECS = PRIMITIVES + INTEGER + PREDICATES + ACTIVATIONS + DERIVED

@@ -35,13 +35,24 @@ def _reciprocal(x: np.ndarray) -> np.ndarray:
     return np.divide(1, x)
 
 
+def _trunc_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Integer division toward zero (C, ONNX Div); x/0 is 0, as NumPy's floor_divide."""
+    q = np.floor_divide(x, y)
+    inexact = (np.remainder(x, y) != 0) & ((x < 0) ^ (y < 0))
+    return q + inexact.astype(q.dtype)
+
+
 #: The NumPy meaning of each scalar primitive.
 NUMPY_PRIMITIVES: dict[str, Callable[..., Any]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
     "pow": np.power, "neg": np.negative, "abs": np.abs, "sign": np.sign, "floor": np.floor,
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
     "sqrt": np.sqrt, "square": np.square, "reciprocal": _reciprocal,
-    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "erf": _erf,
+    "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "erf": _erf, "atan": np.arctan,
+    "round": np.round, "fmod": np.fmod, "mod": np.mod,
+    "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
+    "bitwise_not": np.invert, "left_shift": np.left_shift, "right_shift": np.right_shift,
+    "trunc_div": _trunc_div,
     "maximum": np.maximum, "minimum": np.minimum, "where": np.where,
     "less": np.less, "less_equal": np.less_equal, "greater": np.greater,
     "greater_equal": np.greater_equal, "equal": np.equal, "not_equal": np.not_equal,
@@ -102,7 +113,8 @@ class Formula:
     and ``out`` (so σ' can be written s·(1−s), sharing the forward value), or
     ``None`` where that input carries no gradient (a condition, a comparison).
     ``result`` says the output dtype: ``"float"`` (ints promote to float64),
-    ``"same"`` (NumPy promotion of the inputs, ints stay ints) or ``"bool"``.
+    ``"same"`` (NumPy promotion of the inputs, ints stay ints), ``"int"`` (as ``"same"``,
+    for integer and bool inputs only: bitwise ops, shifts) or ``"bool"``.
     """
 
     name: str

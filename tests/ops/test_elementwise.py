@@ -40,6 +40,26 @@ def _distinct_pair(shape=(2, 3)):
     return x, np.where(np.abs(x - y) < 0.2, y + 0.5, y)
 
 
+def _unit(shape=(2, 3)):
+    """Inside (−1, 1), away from the ends where asin, acos and atanh blow up."""
+    return rng.uniform(-0.9, 0.9, shape)
+
+
+def _above_one(shape=(2, 3)):
+    return rng.uniform(1.2, 3.0, shape)
+
+
+def _off_half_integers(shape=(2, 3)):
+    """Away from round's jumps at k + 1/2."""
+    return rng.integers(-3, 3, shape) + rng.uniform(-0.35, 0.35, shape)
+
+
+def _quotient_pair(shape=(2, 3)):
+    """x, y with x/y away from integers, where fmod and mod jump."""
+    y = rng.uniform(0.7, 1.3, shape) * rng.choice([-1.0, 1.0], shape)
+    return y * (rng.integers(-3, 3, shape) + rng.uniform(0.15, 0.85, shape)), y
+
+
 _erf = np.vectorize(math.erf)
 
 # name, graphc op, NumPy reference, input generator
@@ -59,6 +79,18 @@ UNARY = [
     ("cos", gx.cos, np.cos, _real),
     ("tanh", gx.tanh, np.tanh, _real),
     ("erf", gx.erf, _erf, _real),
+    ("atan", gx.atan, np.arctan, lambda: 3 * _real()),
+    ("round", gx.round, np.round, _off_half_integers),
+    ("ceil", gx.ceil, np.ceil, _off_integers),
+    ("trunc", gx.trunc, np.trunc, _off_integers),
+    ("tan", gx.tan, np.tan, lambda: 0.7 * _real()),
+    ("sinh", gx.sinh, np.sinh, _real),
+    ("cosh", gx.cosh, np.cosh, _real),
+    ("asin", gx.asin, np.arcsin, _unit),
+    ("acos", gx.acos, np.arccos, _unit),
+    ("asinh", gx.asinh, np.arcsinh, lambda: 3 * _real()),
+    ("acosh", gx.acosh, np.arccosh, _above_one),
+    ("atanh", gx.atanh, np.arctanh, _unit),
 ]
 BINARY = [
     ("add", gx.add, np.add, lambda: (_real(), _real())),
@@ -68,6 +100,8 @@ BINARY = [
     ("pow", gx.pow, np.power, lambda: (_positive(), _real())),
     ("maximum", gx.maximum, np.maximum, _distinct_pair),
     ("minimum", gx.minimum, np.minimum, _distinct_pair),
+    ("fmod", gx.fmod, np.fmod, _quotient_pair),
+    ("mod", gx.mod, np.mod, _quotient_pair),
 ]
 
 
@@ -147,6 +181,10 @@ TORCH = {
     "reciprocal": torch.reciprocal, "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh,
     "erf": torch.erf, "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
     "pow": torch.pow, "maximum": torch.maximum, "minimum": torch.minimum,
+    "atan": torch.atan, "round": torch.round, "ceil": torch.ceil, "trunc": torch.trunc,
+    "tan": torch.tan, "sinh": torch.sinh, "cosh": torch.cosh, "asin": torch.asin,
+    "acos": torch.acos, "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh,
+    "fmod": torch.fmod, "mod": torch.remainder,
 } if torch is not None else {}
 
 
@@ -407,3 +445,73 @@ def test_comparisons_block_gradients_but_not_the_values_they_select():
     np.testing.assert_array_equal(g, np.where(x > 0, 2 * x, -1.0))
     with pytest.raises(gx.GradientError):
         gx.grad(gx.sum(gx.cast(xi > 0, "float64")), xi)
+
+
+# -- integer ops: bitwise logic, shifts, remainders, truncating division ----------------------
+
+def test_bitwise_ops_and_shifts_match_numpy():
+    a = np.array([-7, -1, 0, 3, 100, 127], np.int8)
+    b = np.array([3, 5, -2, 6, 9, -128], np.int8)
+    counts = np.array([0, 1, 7, 8, 9, -1], np.int8)  # past the width: 0 (or −1 right)
+    got = evaluate(lambda x, y, n: [gx.bitwise_and(x, y), gx.bitwise_or(x, y),
+                                    gx.bitwise_xor(x, y), gx.bitwise_not(x),
+                                    gx.left_shift(x, n), gx.right_shift(x, n)], a, b, counts)
+    want = [a & b, a | b, a ^ b, ~a, np.left_shift(a, counts), np.right_shift(a, counts)]
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
+    u = np.array([1, 128, 255], np.uint8)
+    got = evaluate(lambda x, n: [gx.left_shift(x, n), gx.right_shift(x, n)], u,
+                   np.array([1, 1, 8], np.uint8))
+    assert got[0].tolist() == [2, 0, 0] and got[1].tolist() == [0, 64, 0]  # ONNX BitShift
+    t, f = np.array([True, True, False]), np.array([True, False, False])
+    assert evaluate(gx.bitwise_xor, t, f).tolist() == [False, True, False]
+    assert evaluate(gx.bitwise_not, t).tolist() == [False, False, True]
+
+
+def test_integer_remainders_and_division_match_numpy_and_c():
+    a = np.array([7, -7, 7, -7, 5, 0, -128], np.int8)
+    b = np.array([2, 2, -2, -2, 0, 3, -1], np.int8)
+    got = evaluate(lambda x, y: [gx.fmod(x, y), gx.mod(x, y), gx.trunc_div(x, y)], a, b)
+    with np.errstate(all="ignore"):
+        assert got[0].tolist() == np.fmod(a, b).tolist() == [1, -1, 1, -1, 0, 0, 0]
+        assert got[1].tolist() == np.mod(a, b).tolist() == [1, 1, -1, -1, 0, 0, 0]
+    assert got[2].tolist() == [3, -3, -3, 3, 0, 0, -128]  # toward zero; x/0 = 0; wraps
+    assert all(g.dtype == np.int8 for g in got)
+
+
+@pytest.mark.parametrize("op", [gx.bitwise_and, gx.left_shift, gx.trunc_div])
+def test_integer_ops_refuse_floats(op):
+    x = gx.input("x", (2,), "float32")
+    with pytest.raises(gx.GraphcTypeError, match="integer"):
+        op(x, x)
+
+
+@pytest.mark.parametrize("op", [gx.fmod, gx.mod, gx.left_shift])
+def test_arithmetic_integer_ops_refuse_bool(op):
+    b = gx.input("b", (2,), "bool")
+    with pytest.raises(gx.GraphcTypeError, match="bool"):
+        op(b, b)
+
+
+def test_isnan_isinf_and_round_half_to_even():
+    x = np.array([np.nan, np.inf, -np.inf, 0.5, 1.5, 2.5, -0.5, -2.5], np.float32)
+    isnan, isinf, rounded = evaluate(lambda v: [gx.isnan(v), gx.isinf(v), gx.round(v)], x)
+    np.testing.assert_array_equal(isnan, np.isnan(x))
+    np.testing.assert_array_equal(isinf, np.isinf(x))
+    np.testing.assert_array_equal(rounded, np.round(x))
+    assert rounded.dtype == np.float32 and not gx.isnan.differentiable
+    assert evaluate(gx.isinf, np.array([1, 2])).tolist() == [False, False]
+
+
+def test_inverse_functions_outside_their_domain_and_far_out():
+    with np.errstate(all="ignore"):
+        for f, ref, x in [(gx.asin, np.arcsin, [-2.0, -1.0, 1.0, 2.0, np.nan]),
+                          (gx.acos, np.arccos, [-2.0, -1.0, 1.0, 2.0]),
+                          (gx.acosh, np.arccosh, [-1e30, 0.5, 1.0, 1e30, np.inf]),
+                          (gx.asinh, np.arcsinh, [-1e300, -1e10, -0.0, 1e-300, 1e300, np.inf]),
+                          (gx.atanh, np.arctanh, [-2.0, -1.0, 1.0, 1e-300, 2.0]),
+                          (gx.sinh, np.sinh, [-700.0, -1e-10, 1e-300, 700.0]),
+                          (gx.cosh, np.cosh, [-700.0, 0.0, 700.0, np.inf])]:
+            x = np.array(x)
+            np.testing.assert_allclose(evaluate(f, x), ref(x), rtol=1e-14, err_msg=f.name)

@@ -32,6 +32,10 @@ def _formula_args(name: str, dtype: str) -> tuple[list, dict]:
             arrays.append(np.abs(UNARY_VALUES).astype(dtype) + 0.5)
         elif name in ("div", "reciprocal") and k == len(formula.inputs) - 1:
             arrays.append((UNARY_VALUES + 0.1).astype(dtype))
+        elif name.endswith("_shift") and k == 1:
+            arrays.append(np.arange(8).astype(dtype) * 9 - 3)  # negative and too-wide counts
+        elif formula.result == "int":
+            arrays.append(np.array([-7, -1, 0, 3, 5, 100, -128, 9]).astype(dtype))
         elif formula.result == "bool" and name.startswith("logical_"):
             arrays.append(UNARY_VALUES > 0)
         else:
@@ -49,6 +53,8 @@ def _params(name: str) -> dict:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(n for n in ELEMENTWISE if n != "identity"))
 def test_every_elementwise_op_matches_numpy(name: str, dtype: str) -> None:
+    if ELEMENTWISE[name].formula.result == "int":  # integer-only ops: the same widths in ints
+        dtype = {"float32": "int32", "float64": "int64"}[dtype]
     arrays, params = _formula_args(name, dtype)
     xs = [gx.input(f"x{k}", a.shape, a.dtype) for k, a in enumerate(arrays)]
     y = ELEMENTWISE[name](*xs, **params)
@@ -199,3 +205,61 @@ def test_updates_apply_in_place_and_atomically() -> None:
     with pytest.raises(gx.ArgumentError):
         step(np.ones(5, np.float32))
     np.testing.assert_array_equal(w.value, 1 - 0.5 * a)
+
+
+INTEGER_DTYPES = ["int8", "int32", "int64", "uint8", "uint16", "uint64"]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+def test_integer_division_and_remainders_never_trap(dtype: str) -> None:
+    """x/0, x%0 and MIN/−1 are defined in native code and give NumPy's values."""
+    info = np.iinfo(dtype)
+    a = np.array([7, 7, info.min, info.max, 0, 5, 6, info.min], dtype)
+    b = np.array([0, 2, 0, 3, 0, 5, 4, 1], dtype)
+    if info.min < 0:
+        a = np.concatenate([a, np.array([info.min, -7, -7, 7, -1], dtype)])
+        b = np.concatenate([b, np.array([-1, 2, -2, -2, -1], dtype)])
+    x, y = gx.input("x", a.shape, dtype), gx.input("y", b.shape, dtype)
+    ref, llvm = _compile_both([x, y], [gx.fmod(x, y), gx.mod(x, y), gx.trunc_div(x, y)])
+    with np.errstate(all="ignore"):
+        want = ref(a, b)
+        assert np.array_equal(want[0], np.fmod(a, b)) and np.array_equal(want[1], np.mod(a, b))
+    for got, w in zip(llvm(a, b), want, strict=True):
+        assert got.dtype == w.dtype
+        np.testing.assert_array_equal(got, w)
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+def test_bitwise_and_shifts_match_numpy(dtype: str) -> None:
+    info = np.iinfo(dtype)
+    a = RNG.integers(info.min, info.max, 64, dtype=dtype, endpoint=True)
+    b = RNG.integers(info.min, info.max, 64, dtype=dtype, endpoint=True)
+    counts = (np.arange(64) % (2 * info.bits + 4)).astype(dtype)  # past the width too
+    x, y, n = (gx.input(k, (64,), dtype) for k in "xyn")
+    outputs = [gx.bitwise_and(x, y), gx.bitwise_or(x, y), gx.bitwise_xor(x, y),
+               gx.bitwise_not(x), gx.left_shift(x, n), gx.right_shift(x, n)]
+    ref, llvm = _compile_both([x, y, n], outputs)
+    want = [a & b, a | b, a ^ b, ~a, np.left_shift(a, counts), np.right_shift(a, counts)]
+    for got, r, w in zip(llvm(a, b, counts), ref(a, b, counts), want, strict=True):
+        np.testing.assert_array_equal(r, w)
+        np.testing.assert_array_equal(got, w)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_float_remainders_round_and_derived_math_at_special_values(dtype: str) -> None:
+    a = np.array([5.0, -5.0, 5.0, -5.0, 0.0, -0.0, 5.5, np.inf, -3.0, np.nan, 2.5, -2.5, 0.5,
+                  1.0, -1.0, 7.25], dtype)
+    b = np.array([3.0, 3.0, -3.0, -3.0, -2.0, 2.0, 0.0, 2.0, np.inf, 1.0, 1.0, 1.0, 1.0,
+                  0.5, 0.0, -2.0], dtype)
+    x, y = gx.input("x", a.shape, dtype), gx.input("y", b.shape, dtype)
+    outputs = [gx.fmod(x, y), gx.mod(x, y), gx.round(x), gx.ceil(x), gx.trunc(x),
+               gx.isnan(x), gx.isinf(x), gx.atan(x)]
+    ref, llvm = _compile_both([x, y], outputs)
+    with np.errstate(all="ignore"):
+        want = [np.fmod(a, b), np.mod(a, b), np.round(a), np.ceil(a), np.trunc(a),
+                np.isnan(a), np.isinf(a), np.arctan(a)]
+    for got, r, w in zip(llvm(a, b), ref(a, b), want, strict=True):
+        assert got.dtype == w.dtype
+        np.testing.assert_allclose(r, w, rtol=1e-3 if dtype == "float16" else 1e-6)
+        np.testing.assert_allclose(got, w, rtol=1e-3 if dtype == "float16" else 1e-6)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(w))

@@ -105,7 +105,7 @@ def erf_ref_f64(x: np.ndarray) -> np.ndarray:
 NUMPY_REF: dict[str, Callable] = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "tanh": np.tanh,
     "sigmoid": sigmoid_ref, "erf": scipy.special.erf, "pow": np.power, "sin": np.sin,
-    "cos": np.cos,
+    "cos": np.cos, "atan": np.arctan,
 }
 
 
