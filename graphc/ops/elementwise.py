@@ -171,6 +171,27 @@ class Cast(Op):
         return np.asarray(x).astype(dtype)
 
 
+class Bitcast(Op):
+    """Reinterpret each element's bits as another dtype of the same size (``x.view``).
+    No gradient: a float's bits are no differentiable function of it."""
+
+    name = "bitcast"
+    differentiable = False
+
+    def infer(self, inputs, *, dtype):
+        src, dst = inputs[0].dtype, as_dtype(dtype)
+        sizes = np.dtype(src).itemsize, np.dtype(dst).itemsize
+        if sizes[0] != sizes[1]:
+            raise TypeError(f"needs dtypes of one size, got {src} ({sizes[0]} bytes) and "
+                            f"{dst} ({sizes[1]} bytes)")
+        if dst == "bool" and src != "bool":
+            raise TypeError(f"{src} bits other than 0 and 1 are no bool; compare instead")
+        return TensorType(inputs[0].shape, dst)
+
+    def impl(self, x, *, dtype):
+        return np.asarray(x, order="C").view(dtype)  # (ascontiguousarray makes 0-d 1-d)
+
+
 class FullLike(Op):
     """``value`` at every element of the input's shape."""
 
@@ -185,6 +206,7 @@ class FullLike(Op):
 
 
 _cast = Cast()
+_bitcast = Bitcast()
 _full_like = FullLike()
 
 
@@ -193,6 +215,13 @@ def cast(x: Tensor, dtype: Any) -> Tensor:
     dtype = as_dtype(dtype)
     x = as_tensor(x)
     return x if x.dtype == dtype else _cast(x, dtype=dtype)
+
+
+def bitcast(x: Tensor, dtype: Any) -> Tensor:
+    """``x.view(dtype)``: the same bits read as ``dtype``, of the same item size."""
+    dtype = as_dtype(dtype)
+    x = as_tensor(x)
+    return x if x.dtype == dtype else _bitcast(x, dtype=dtype)
 
 
 def zeros_like(x: Tensor, dtype: Any = None) -> Tensor:
@@ -215,7 +244,7 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "abs", "sign", "floor", "exp", "log", "log1p",
     "expm1", "sqrt", "square", "reciprocal", "sin", "cos", "tanh", "erf", "maximum", "minimum",
     "clip", "where", "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-    "logical_and", "logical_or", "logical_xor", "logical_not", "cast", "zeros_like",
+    "logical_and", "logical_or", "logical_xor", "logical_not", "cast", "bitcast", "zeros_like",
     "ones_like", "full_like", "atan", "round", "fmod", "mod", "bitwise_and", "bitwise_or",
     "bitwise_xor", "bitwise_not", "left_shift", "right_shift", "trunc_div", "tan", "sinh",
     "cosh", "asin", "acos", "asinh", "acosh", "atanh", "ceil", "trunc", "isnan", "isinf",

@@ -295,6 +295,19 @@ def lower_cast(ctx, node, out: View, inputs: list[View]) -> None:
                 lambda b, values: (convert(b, values[0][0], src, node.dtype), node.dtype))
 
 
+@rule("bitcast")
+def lower_bitcast(ctx, node, out: View, inputs: list[View]) -> None:
+    src, dst = node.inputs[0].dtype, node.dtype
+
+    def body(b, values):
+        value = values[0][0]
+        if src == "bool":  # i1 in registers; 0 or 1 in its byte
+            return b.zext(value, dtypes.value_type(dst)), dst
+        return b.bitcast(value, dtypes.value_type(dst)), dst
+
+    elementwise(ctx, f"bitcast_{dst}", out, inputs, body)
+
+
 @rule("full_like")
 def lower_full_like(ctx, node, out: View, inputs: list[View]) -> None:
     value = node.attr["value"]

@@ -255,6 +255,22 @@ def cast_like(node):
     return gx.cast(node.input(0), node.dtype(1))
 
 
+@handler("BitCast", since=26)
+def bitcast(node):
+    to = int(node.attr("to"))
+    try:
+        dtype = dtypes.to_graphc(to)
+    except TypeError:
+        raise node.unsupported(f"a bitcast to {dtypes.onnx_type_name(to)}") from None
+    return gx.bitcast(node.input(0), dtype)
+
+
+@handler("Binarizer", since=1, domain="ai.onnx.ml")
+def binarizer(node):
+    x = node.input(0)
+    return gx.cast(gx.greater(x, gx.constant(node.attr("threshold", 0.0), x.dtype)), x.dtype)
+
+
 # -- activations ---------------------------------------------------------------------------------
 def _float(node, name: str, default: float) -> float:
     return float(node.attr(name, default))

@@ -359,6 +359,15 @@ def gather(node):
     return gx.take(node.input(0), node.input(1), axis=node.attr("axis", 0))
 
 
+@handler("ArrayFeatureExtractor", since=1, domain="ai.onnx.ml")
+def array_feature_extractor(node):
+    """``x[..., indices]`` with the indices flattened; a vector gives one row (as
+    onnxruntime)."""
+    x, indices = node.input(0), gx.reshape(node.input(1), (-1,))
+    picked = gx.take(x, indices, axis=-1)
+    return gx.expand_dims(picked, 0) if x.ndim == 1 else picked
+
+
 @handler("GatherElements", since=11)
 def gather_elements(node):
     x, indices = node.input(0), node.input(1)
