@@ -515,3 +515,24 @@ def test_inverse_functions_outside_their_domain_and_far_out():
                           (gx.cosh, np.cosh, [-700.0, 0.0, 700.0, np.inf])]:
             x = np.array(x)
             np.testing.assert_allclose(evaluate(f, x), ref(x), rtol=1e-14, err_msg=f.name)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("src, dst", [("float32", "int32"), ("int64", "float64"),
+                                      ("uint16", "int16"), ("bool", "uint8"),
+                                      ("float16", "uint16")])
+def test_bitcast_reads_the_same_bits(backend, src, dst):
+    values = np.array([[0, 1, -2.5], [3.25, 65504, -0.0]]).astype(src)
+    x = gx.input("x", values.shape, src)
+    got = gx.compile([x], gx.bitcast(x, dst), backend=backend)(values)
+    assert got.dtype == np.dtype(dst)
+    np.testing.assert_array_equal(got, values.view(dst))
+
+
+def test_bitcast_needs_one_item_size_and_no_bool_target():
+    x = gx.input("x", (3,), "float32")
+    with pytest.raises(gx.GraphcTypeError, match="bitcast.*one size"):
+        gx.bitcast(x, "float64")
+    with pytest.raises(gx.GraphcTypeError, match="bitcast.*no bool"):
+        gx.bitcast(gx.input("b", (3,), "uint8"), "bool")
+    assert not gx.bitcast(x, "int32").op.differentiable
