@@ -145,3 +145,12 @@ def test_the_onnx_backend_runs_models():
     assert backend("llvm").supports_device("CPU") and not backend().supports_device("CUDA")
     with pytest.raises(ValueError, match="numpy"):
         backend("tpu")
+
+
+def test_an_imported_model_draws_with_values_and_gradients():
+    imported = load(_linear_model())
+    loss = gx.sum(imported.outputs["y"])
+    drawing = gx.viz.draw(loss, values={"x": X}, backward=True)
+    source = drawing.source
+    assert "W" in source and "b" in source  # initializers drawn as params
+    assert "relu" in source
