@@ -446,6 +446,14 @@ def _cast(b: _Builder, t: Tensor) -> str:
     return b.node("Cast", [b.value(t.inputs[0])], to=dtypes.to_onnx(t.dtype))
 
 
+@lowering("bitcast")
+def _bitcast(b: _Builder, t: Tensor) -> str:
+    if b.opset < 26:
+        raise OnnxExportError(f"graphc op 'bitcast' needs ONNX opset 26 (BitCast); exporting "
+                              f"at opset {b.opset}: pass opset=26")
+    return b.node("BitCast", [b.value(t.inputs[0])], to=dtypes.to_onnx(t.dtype))
+
+
 @lowering("full_like")
 def _full_like(b: _Builder, t: Tensor) -> str:
     if all(isinstance(d, int) for d in t.shape):

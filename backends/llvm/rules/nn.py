@@ -48,6 +48,8 @@ def _softmax_kernel(ctx, node, out: View, inputs: list[View], log: bool) -> None
                 _write_log_softmax(kb, src, dst, outer, flat, peak, log_total, compute)
             else:
                 total = lane_sum_exp(kb, src, dst, outer, flat, peak, compute, acc)
+                if dst.dtype == "float16":  # the reference's Σ is a float16 array's sum
+                    total = convert(kb, convert(kb, total, acc, "float16"), "float16", acc)
                 _normalize(kb, dst, outer, flat, convert(kb, total, acc, compute), compute)
 
     ctx.kernel(node.op.name, [src, dst], emit)

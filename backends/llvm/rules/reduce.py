@@ -257,10 +257,13 @@ def lane_max(b: ir.IRBuilder, src: View, outer: Sequence[ir.Value], flat: bool,
 def lane_sum_exp(b: ir.IRBuilder, src: View, write: View | None, outer: Sequence[ir.Value],
                  flat: bool, peak: ir.Value, compute: str, acc: str) -> ir.Value:
     """Σ exp(x − peak) over lane ``outer`` (accumulated as ``acc``), also writing each
-    exp(x − peak) to ``write`` when given."""
+    exp(x − peak) to ``write`` when given. A float16 ``write`` sums the values as
+    written (rounded to half), as the reference sums its float16 array."""
     def body(kb, values, accs, j):
         e = transcendental(kb, "exp", kb.fsub(convert(kb, values[0], src.dtype, compute), peak))
         stored = convert(kb, e, compute, write.dtype) if write is not None else None
+        if write is not None and write.dtype == "float16":
+            e = convert(kb, stored, "float16", compute)
         return stored, [kb.fadd(accs[0], convert(kb, e, compute, acc), flags=FAST)]
 
     return lane_pass(b, [src], write, outer, flat, [dtypes.constant(acc, 0)], body)[0]
