@@ -1,4 +1,4 @@
-"""The ONNX backend test suite's node cases, run through graphc.
+"""The ONNX backend test suite (node and model cases), run through graphc.
 
 Not collected by a plain ``pytest`` (the file name does not start with ``test_``);
 run it by path, on either graphc backend:
@@ -47,5 +47,10 @@ with warnings.catch_warnings():  # the case generators overflow casts on purpose
     for _pattern in exclusions():
         _suite.exclude(f"^(?:{_pattern})_cpu$")
 
-# only the node cases: the model cases download networks or need sequence types
+# the node cases, and the model cases: the "real" ones are the nine light CNNs shipped
+# with onnx (AlexNet ... ZFNet, dummy weights), the others small PyTorch-made models
 OnnxBackendNodeModelTest = _suite.test_cases["OnnxBackendNodeModelTest"]
+OnnxBackendRealModelTest = _suite.test_cases["OnnxBackendRealModelTest"]
+OnnxBackendSimpleModelTest = _suite.test_cases["OnnxBackendSimpleModelTest"]
+OnnxBackendPyTorchConvertedModelTest = _suite.test_cases["OnnxBackendPyTorchConvertedModelTest"]
+OnnxBackendPyTorchOperatorModelTest = _suite.test_cases["OnnxBackendPyTorchOperatorModelTest"]

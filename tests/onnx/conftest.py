@@ -8,13 +8,14 @@ import pytest
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    def node_cases(kind: str) -> int:
+    def cases(kind: str, node: bool) -> int:
         return sum(1 for r in terminalreporter.stats.get(kind, [])
-                   if "conformance.py::" in r.nodeid and r.nodeid.endswith("_cpu"))
+                   if "conformance.py::" in r.nodeid and r.nodeid.endswith("_cpu")
+                   and ("::OnnxBackendNodeModelTest::" in r.nodeid) == node)
 
-    ran = node_cases("passed") + node_cases("failed")
-    if ran:
-        backend = os.environ.get("GRAPHC_BACKEND") or "numpy"
-        terminalreporter.write_line(
-            f"ONNX backend node cases on graphc {backend}: {node_cases('passed')} passed, "
-            f"{node_cases('failed')} failed, {node_cases('skipped')} excluded")
+    backend = os.environ.get("GRAPHC_BACKEND") or "numpy"
+    for node, what in ((True, "node cases"), (False, "model cases")):
+        if cases("passed", node) + cases("failed", node):
+            terminalreporter.write_line(
+                f"ONNX backend {what} on graphc {backend}: {cases('passed', node)} passed, "
+                f"{cases('failed', node)} failed, {cases('skipped', node)} excluded")

@@ -302,6 +302,9 @@ def selu(node):
 @handler("PRelu", since=1)
 def prelu(node):
     x, slope = node.input(0), node.input(1)
+    if node.opset < 7 and slope.ndim == 1 and x.ndim > 2 and slope.shape[0] == x.shape[1]:
+        # before opset 7 a vector slope is per channel (axis 1), not numpy-broadcast
+        slope = gx.reshape(slope, (slope.shape[0],) + (1,) * (x.ndim - 2))
     if x.dtype not in FLOAT_DTYPES:  # integer PRelu (opset 16): x·slope below zero
         return gx.where(x < 0, x * gx.cast(slope, x.dtype), x)
     return gx.prelu(x, gx.cast(slope, x.dtype))
