@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper
 
 import graphc as gx
+from graphc.graph import toposort
 from graphc.onnx import OnnxImportError, load
 
 BACKENDS = ["numpy", "llvm"]
@@ -109,6 +110,35 @@ def test_average_pool_counts(backend, include):
     (y,) = _run(node, {"x": x}, ["y"], backend)
     ref = F.avg_pool2d(_t(x), 3, 2, 1, ceil_mode=True, count_include_pad=bool(include))
     np.testing.assert_allclose(y, ref.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# (ONNX op, extra attributes, torch reference of the 3-D pool)
+LARGE_POOLS = [
+    ("MaxPool", {}, lambda x: F.max_pool3d(x, (3, 12, 16), (1, 2, 3), (1, 5, 4),
+                                           dilation=(2, 3, 2), ceil_mode=True)),
+    ("AveragePool", dict(count_include_pad=1),
+     lambda x: F.avg_pool3d(F.pad(x, (4, 4, 5, 5, 1, 1)), (3, 12, 16), (1, 2, 3),
+                            ceil_mode=True)),
+    ("LpPool", dict(p=3),  # ONNX takes |x|^p, torch x^p
+     lambda x: F.lp_pool3d(F.pad(x.abs(), (4, 4, 5, 5, 1, 1)), 3, (3, 12, 16), (1, 2, 3),
+                           ceil_mode=True)),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", range(len(LARGE_POOLS)))
+def test_large_pools_reduce_one_axis_at_a_time(backend, case):
+    op, attrs, ref = LARGE_POOLS[case]
+    dilation = dict(dilations=[2, 3, 2]) if op == "MaxPool" else {}
+    x = _rand(1, 2, 6, 40, 50)
+    node = helper.make_node(op, ["x"], ["y"], kernel_shape=[3, 12, 16], strides=[1, 2, 3],
+                            pads=[1, 5, 4, 1, 5, 4], ceil_mode=1, **attrs, **dilation)
+    model = load(_model(node, {"x": x}, ["y"], opset=22))
+    # a 3×12×16 window is 576 slices taken whole, 3 + 12 + 16 = 31 taken axis by axis
+    slices = [t for t in toposort(model.outputs.values()) if t.op.name == "getitem"]
+    assert len(slices) == 31
+    (y,) = model.compile(backend)(x)
+    np.testing.assert_allclose(y, ref(_t(x)).numpy(), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
