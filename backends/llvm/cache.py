@@ -46,8 +46,8 @@ from graphc.tensor import Tensor
 
 MAGIC = b"GRAPHCO1"
 HEADER = struct.Struct("<8sQ32s")  # magic, payload length, sha256 of the payload
-#: what an object depends on beyond its IR: bump when the pass pipeline changes
-FORMAT = "llvm-object-1|O3+loop-vectorize+slp"
+#: what an object depends on beyond its IR: bump when the pass pipeline or an entry ABI changes
+FORMAT = "llvm-object-2|O3+loop-vectorize+slp"  # 2: the fast entry checks its inputs
 #: attributes that tell apart leaves built alike and mean nothing to the code
 IGNORED_ATTRS = ("uid",)
 

@@ -17,6 +17,8 @@ import ctypes
 import functools
 from collections.abc import Callable, Iterable
 
+import llvmlite.ir as ir
+
 
 def capsule_address(capsule: object) -> int:
     """The pointer a ``PyCapsule`` holds (looked up under the capsule's own name)."""
@@ -67,3 +69,15 @@ def addresses(used: Iterable[str] = NAMES) -> tuple[int, ...]:
     the others (so a graph that calls no BLAS never imports SciPy)."""
     wanted = set(used)
     return tuple(address(name) if name in wanted else 0 for name in NAMES)
+
+
+class Callee:
+    """A function pointer as ``IRBuilder.call`` wants it (opaque pointers carry no type)."""
+
+    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
+        self.pointer = pointer
+        self.function_type = function_type
+        self.type = pointer.type
+
+    def get_reference(self) -> str:
+        return self.pointer.get_reference()

@@ -14,6 +14,7 @@ constant shapes and strides and knows the arrays do not overlap.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ import numpy as np
 
 from graphc.backends.llvm import externs, loops, target
 from graphc.backends.llvm.dtypes import I8, I32, I64, PTR
+from graphc.backends.llvm.externs import Callee
 from graphc.backends.llvm.loops import View
 from graphc.backends.llvm.rules import RULES, VIEW_RULES, load_all
 from graphc.errors import CompileError
@@ -36,9 +38,20 @@ from graphc.types import Dim
 
 ENTRY = "graphc_entry"
 FAST_ENTRY = "graphc_entry_objects"
-#: where a NumPy array object keeps its data pointer (``PyArrayObject_fields.data``, right
-#: after ``PyObject_HEAD``); checked against ``arr.ctypes.data`` before the fast path is used
-ARRAY_DATA_OFFSET = 16
+#: byte offsets of the ``PyArrayObject_fields`` the fast entry reads (after ``PyObject_HEAD``,
+#: whose second word is the type); the runtime checks them on live arrays before using it
+ARRAY_FIELDS = {"type": 8, "data": 16, "nd": 24, "dimensions": 32, "descr": 56, "flags": 64}
+ARRAY_DATA_OFFSET = ARRAY_FIELDS["data"]
+#: NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED: what the fast entry needs of an input
+FAST_FLAGS = 0x1 | 0x100
+#: the fast entry's status when an input is not exactly as declared (nothing ran)
+ARGUMENTS_DIFFER = -1
+#: a Python-callable entry (``METH_FASTCALL``) for small graphs with one output and no
+#: updates; present only where ``vectorcall_eligible``
+CALL_ENTRY = "graphc_call"
+#: the fields of its context (an int64 array), in order
+CALL_CONTEXT = ("entry_context", "empty", "empty_args", "fallback", "PyObject_Vectorcall",
+                "Py_IncRef", "Py_DecRef")
 LEAVES = ("input", "param", "constant")
 
 
@@ -323,6 +336,8 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
                 _copy(ctx, views[node], ctx.view(root_slots[k], node))
     ctx.builder.ret(I32(0))
     _object_entry(module, ctx.function, layout)
+    if vectorcall_eligible(layout):
+        _call_entry(module, ctx.function, layout)
 
     # a scratch buffer lives from its first write to the last read of anything viewing it
     last_use = {n: max(memory.last_use.get(n, position[n]), position[n]) for n in order}
@@ -341,16 +356,132 @@ def _copy(ctx: Context, src: View, dst: View) -> None:
 
 
 def _object_entry(module: ir.Module, entry: ir.Function, layout: Layout) -> None:
-    """``int32 graphc_entry_objects(slots, dims, fns, PyArrayObject *a0, ...)``: the entry
-    for the runtime's fast path. It takes the arrays themselves (inputs, params, outputs,
-    update values; not constants, which the frame holds) and reads their data pointers
-    natively, which costs nothing next to ``arr.ctypes.data`` in Python (≈1.5 µs each)."""
+    """``int32 graphc_entry_objects(context, PyArrayObject *a0, ...)``: the entry for the
+    runtime's fast path, ``context`` pointing to ``{slots, dims, fns, expected}`` (one
+    argument instead of four: each costs ctypes time on every call). It takes the arrays
+    themselves (inputs, params, outputs, update values; not constants, which the frame
+    holds) and reads their data pointers natively, which costs nothing next to
+    ``arr.ctypes.data`` in Python (≈1.5 µs each).
+
+    When ``expected`` is not null (``[&PyArray_Type, descr of input 0, ...]``, addresses only
+    known at run time) and every input has a static shape, each input is first checked to be
+    exactly an ndarray of the declared dtype object and shape, C-contiguous and aligned; if
+    one is not, nothing runs and the status is ``ARGUMENTS_DIFFER`` (the runtime then takes
+    its checking path). That keeps the per-call checks of the common case out of Python."""
     slots_of = [*range(layout.slot("constants", 0)),
                 *range(layout.slot("outputs", 0), layout.slot("scratch", 0))]
-    fn = ir.Function(module, ir.FunctionType(I32, [PTR] * (3 + len(slots_of))), FAST_ENTRY)
-    slots, dims, fns, *arrays = fn.args
+    fn = ir.Function(module, ir.FunctionType(I32, [PTR] * (1 + len(slots_of))), FAST_ENTRY)
+    context, *arrays = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    slots, dims, fns, expected = (b.load(b.gep(context, [I64(k)], source_etype=PTR), typ=PTR)
+                                  for k in range(4))
+    run = fn.append_basic_block("run")
+    static = all(isinstance(d, int) for buf in layout.inputs for d in buf.shape)
+    if static and layout.inputs:
+        differ = fn.append_basic_block("arguments_differ")
+        b.cbranch(b.icmp_unsigned("!=", expected, ir.Constant(PTR, None)),
+                  fn.append_basic_block("check"), run)
+        b.position_at_end(fn.blocks[-1])
+        array_type = b.load(expected, typ=I64)
+        for k, buf in enumerate(layout.inputs):
+            _check_array(b, arrays[k], buf, array_type,
+                         b.load(b.gep(expected, [I64(k + 1)], source_etype=I64), typ=I64),
+                         differ)
+        b.branch(run)
+        b.position_at_end(differ)
+        b.ret(I32(ARGUMENTS_DIFFER))
+    else:
+        b.branch(run)
+    b.position_at_end(run)
     for slot, array in zip(slots_of, arrays, strict=True):
         data = b.load(b.gep(array, [I64(ARRAY_DATA_OFFSET)], source_etype=I8), typ=PTR)
         b.store(data, b.gep(slots, [I64(slot)], source_etype=PTR))
     b.ret(b.call(entry, [slots, dims, fns]))
+
+
+def _check_array(b: ir.IRBuilder, obj: ir.Value, buf: Buffer, array_type: ir.Value,
+                 descr: ir.Value, differ: ir.Block) -> None:
+    """Branch to ``differ`` unless ``obj`` is an ndarray (the exact type: its fields are only
+    read then) of dtype object ``descr``, ``buf``'s shape, C-contiguous and aligned."""
+    def read(name: str, ty: ir.Type, base: ir.Value = obj) -> ir.Value:
+        return b.load(b.gep(base, [I64(ARRAY_FIELDS[name])], source_etype=I8), typ=ty)
+
+    def require(condition: ir.Value, label: str) -> None:
+        good = b.function.append_basic_block(label)
+        b.cbranch(condition, good, differ)
+        b.position_at_end(good)
+
+    require(b.icmp_unsigned("==", read("type", I64), array_type), "is_ndarray")
+    flags = b.and_(read("flags", I32), I32(FAST_FLAGS))
+    fits = b.and_(b.and_(b.icmp_unsigned("==", read("descr", I64), descr),
+                         b.icmp_signed("==", read("nd", I32), I32(len(buf.shape)))),
+                  b.icmp_unsigned("==", flags, I32(FAST_FLAGS)))
+    require(fits, "dtype_rank_flags")  # the shape array has nd entries: read it only now
+    if buf.shape:
+        shape = read("dimensions", PTR)
+        same = [b.icmp_signed("==", b.load(b.gep(shape, [I64(j)], source_etype=I64), typ=I64),
+                              I64(size)) for j, size in enumerate(buf.shape)]
+        require(functools.reduce(b.and_, same), "shape")
+
+
+def vectorcall_eligible(layout: Layout) -> bool:
+    """Does the graph get a ``CALL_ENTRY``: static shapes, one output, no updates?"""
+    return (len(layout.outputs) == 1 and not layout.updates
+            and all(isinstance(d, int) for group in (layout.inputs, layout.params, layout.outputs)
+                    for buf in group for d in buf.shape))
+
+
+def _call_entry(module: ir.Module, entry: ir.Function, layout: Layout) -> None:
+    """``PyObject *graphc_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs)``: a
+    ``METH_FASTCALL`` function the runtime wraps as a Python builtin, so a call costs what a
+    builtin call costs instead of a ctypes call. ``args`` are the inputs then the params;
+    ``self`` is an int64 array holding ``CALL_CONTEXT`` (C-API addresses only known at run
+    time). It checks every argument as the fast entry does, allocates the output by calling
+    ``numpy.empty(shape, dtype)``, runs the schedule with the GIL held, and returns the output.
+    On anything else (an argument not as declared, a failure inside the schedule) it returns a
+    new reference to the ``fallback`` object, and the runtime takes its checking path, which
+    reports the error. NULL (with NumPy's exception set) only if allocating fails."""
+    n_args = len(layout.inputs) + len(layout.params)
+    fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64]), CALL_ENTRY)
+    self_obj, args, nargs = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    context = b.load(b.gep(self_obj, [I64(ARRAY_DATA_OFFSET)], source_etype=I8), typ=PTR)
+    field = {name: b.load(b.gep(context, [I64(k)], source_etype=I64), typ=PTR)
+             for k, name in enumerate(CALL_CONTEXT)}
+    slots, dims, fns, expected = (
+        b.load(b.gep(field["entry_context"], [I64(k)], source_etype=PTR), typ=PTR)
+        for k in range(4))
+    fallback = fn.append_basic_block("fallback")
+    check = fn.append_basic_block("check")
+    b.cbranch(b.icmp_signed("==", nargs, I64(n_args)), check, fallback)
+    b.position_at_end(check)
+    objects = [b.load(b.gep(args, [I64(k)], source_etype=PTR), typ=PTR) for k in range(n_args)]
+    array_type = b.load(expected, typ=I64)
+    for k, (obj, buf) in enumerate(zip(objects, [*layout.inputs, *layout.params], strict=True)):
+        descr = b.load(b.gep(expected, [I64(k + 1)], source_etype=I64), typ=I64)
+        _check_array(b, obj, buf, array_type, descr, fallback)
+    # out = numpy.empty(shape, dtype)
+    vectorcall_type = ir.FunctionType(PTR, [PTR, PTR, I64, PTR])
+    out = b.call(Callee(field["PyObject_Vectorcall"], vectorcall_type),
+                 [field["empty"], field["empty_args"], I64(2), ir.Constant(PTR, None)])
+    allocated, failed = fn.append_basic_block("allocated"), fn.append_basic_block("no_memory")
+    b.cbranch(b.icmp_unsigned("!=", out, ir.Constant(PTR, None)), allocated, failed)
+    b.position_at_end(failed)
+    b.ret(ir.Constant(PTR, None))
+    b.position_at_end(allocated)
+    for slot, obj in zip([*range(n_args), layout.slot("outputs", 0)], [*objects, out],
+                         strict=True):
+        data = b.load(b.gep(obj, [I64(ARRAY_DATA_OFFSET)], source_etype=I8), typ=PTR)
+        b.store(data, b.gep(slots, [I64(slot)], source_etype=PTR))
+    status = b.call(entry, [slots, dims, fns])
+    done, undo = fn.append_basic_block("done"), fn.append_basic_block("undo")
+    b.cbranch(b.icmp_signed("==", status, I32(0)), done, undo)
+    b.position_at_end(done)
+    b.ret(out)
+    ref_type = ir.FunctionType(ir.VoidType(), [PTR])
+    b.position_at_end(undo)
+    b.call(Callee(field["Py_DecRef"], ref_type), [out])
+    b.branch(fallback)
+    b.position_at_end(fallback)
+    b.call(Callee(field["Py_IncRef"], ref_type), [field["fallback"]])
+    b.ret(field["fallback"])

@@ -19,21 +19,41 @@ import numpy as np
 
 from graphc.backends.llvm import dims as dim_rules
 from graphc.backends.llvm import externs
-from graphc.backends.llvm.lower import ARRAY_DATA_OFFSET, Buffer, Layout
+from graphc.backends.llvm.lower import (
+    ARGUMENTS_DIFFER,
+    ARRAY_FIELDS,
+    CALL_CONTEXT,
+    Buffer,
+    Layout,
+)
 from graphc.errors import GraphcError
 
 ALIGN = 64  # bytes: a cache line, and more than any vector load needs
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
-def _data_offset_holds() -> bool:
-    """Does this NumPy keep an array's data pointer where the object entry reads it?"""
-    probe = np.arange(3.0)
-    return ctypes.c_void_p.from_address(id(probe) + ARRAY_DATA_OFFSET).value == \
-        probe.ctypes.data
+def _array_fields_hold() -> bool:
+    """Does this NumPy (and CPython build) keep an array's fields where the fast entry reads
+    them? Checked on arrays of several ranks, dtypes and flags."""
+    def read(a: np.ndarray, name: str, ctype: Any) -> Any:
+        return ctype.from_address(id(a) + ARRAY_FIELDS[name]).value
+
+    probes = [np.arange(3.0), np.zeros((2, 5), np.float32)[:, ::2], np.array(2.5, np.int8),
+              np.ones((4, 1, 3), np.int64)]
+    for a in probes:
+        shape = ctypes.cast(read(a, "dimensions", ctypes.c_void_p) or 0,
+                            ctypes.POINTER(ctypes.c_int64))
+        if not (read(a, "type", ctypes.c_void_p) == id(np.ndarray)
+                and read(a, "data", ctypes.c_void_p) == a.ctypes.data
+                and read(a, "nd", ctypes.c_int32) == a.ndim
+                and all(shape[j] == n for j, n in enumerate(a.shape))
+                and read(a, "descr", ctypes.c_void_p) == id(a.dtype)
+                and read(a, "flags", ctypes.c_int32) & 0xFFFF == a.flags.num & 0xFFFF):
+            return False
+    return True
 
 
-OBJECT_ENTRY_OK = _data_offset_holds()
+OBJECT_ENTRY_OK = _array_fields_hold()
 
 
 def shape_of(shape: Sequence[int | str], dims: dict[str, int]) -> tuple[int, ...]:
@@ -66,7 +86,7 @@ class Frame:
     """The buffers of one shape signature on one thread."""
 
     def __init__(self, layout: Layout, dims: dict[str, int],
-                 constants: Sequence[np.ndarray]) -> None:
+                 constants: Sequence[np.ndarray], fns: int = 0, expected: int = 0) -> None:
         self.dims = dims
         #: (shape, dtype) of each output, for the arrays each call returns
         self.output_specs = [(shape_of(b.shape, dims), np.dtype(b.dtype)) for b in layout.outputs]
@@ -83,24 +103,34 @@ class Frame:
                                    np.int64)
         self.dims_pointer = self.dims_array.ctypes.data
         self.slots_pointer = ctypes.addressof(self.slots)
+        # the fast entry's context {slots, dims, fns, expected}: with the input checks (when
+        # ``expected`` is given) and without (for arguments already checked)
+        self._contexts = [(ctypes.c_void_p * 4)(self.slots_pointer, self.dims_pointer, fns, e)
+                          for e in (expected or None, None)]
+        self.checked_context, self.unchecked_context = map(ctypes.addressof, self._contexts)
 
 
 class Runtime:
     """The loaded entry point of one compiled graph and its frames."""
 
     def __init__(self, address: int, layout: Layout, nodes: Sequence[Any],
-                 failures: dict[int, str], keep_alive: Any, objects_address: int = 0) -> None:
+                 failures: dict[int, str], keep_alive: Any, objects_address: int = 0,
+                 call_address: int = 0) -> None:
         self._entry = ENTRY_TYPE(address)
         n_arrays = (len(layout.inputs) + len(layout.params) + len(layout.outputs)
                     + len(layout.updates))
         self._objects_entry = None
         if objects_address and OBJECT_ENTRY_OK:
             self._objects_entry = ctypes.CFUNCTYPE(
-                ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                *[ctypes.py_object] * n_arrays)(objects_address)
+                ctypes.c_int32, ctypes.c_void_p, *[ctypes.py_object] * n_arrays)(objects_address)
         #: no symbolic dims: one frame per thread, and the fast path of ``call_static``
         self.static = not any(isinstance(d, str) for b in layout.inputs for d in b.shape)
-        self._input_specs = [(np.dtype(b.dtype), tuple(b.shape)) for b in layout.inputs]
+        self._n_inputs = len(layout.inputs)
+        # what the fast entry compares each input with: the ndarray type and the dtype
+        # objects (NumPy's builtin dtypes are singletons)
+        self._expected = (ctypes.c_int64 * (1 + len(layout.inputs) + len(layout.params)))(
+            id(np.ndarray), *(id(np.dtype(b.dtype)) for b in [*layout.inputs, *layout.params]))
+        self._expected_pointer = ctypes.addressof(self._expected)
         self._keep_alive = keep_alive  # the JIT engine owning the code
         self.layout = layout
         self._nodes = nodes
@@ -111,6 +141,29 @@ class Runtime:
         self._fns = (ctypes.c_void_p * len(fns))(*fns)
         self._fns_pointer = ctypes.addressof(self._fns)
         self._first_output = layout.slot("outputs", 0)
+        #: ``fn(*inputs, *params)`` as a Python builtin, for small graphs (else None): the
+        #: output, or ``FALLBACK`` when the checking path must run
+        self.vectorcall = None
+        if call_address and OBJECT_ENTRY_OK and _small(layout):
+            self.vectorcall = self._builtin(call_address)
+
+    def _builtin(self, address: int) -> Any:
+        """Wrap the native ``CALL_ENTRY`` as a builtin function bound to its context. It runs
+        with the GIL held, on a frame of its own (one at a time, then)."""
+        frame = Frame(self.layout, {}, self._constants, self._fns_pointer,
+                      self._expected_pointer)
+        (shape, dtype), = frame.output_specs
+        empty_args = (ctypes.py_object * 2)(shape, dtype)
+        api = ctypes.pythonapi
+        fields = {"entry_context": frame.checked_context, "empty": id(np.empty),
+                  "empty_args": ctypes.addressof(empty_args), "fallback": id(FALLBACK),
+                  **{name: ctypes.cast(getattr(api, name), ctypes.c_void_p).value
+                     for name in ("PyObject_Vectorcall", "Py_IncRef", "Py_DecRef")}}
+        context = np.array([fields[name] for name in CALL_CONTEXT], np.uint64).view(np.int64)
+        method = _MethodDef(b"graphc_call", address, METH_FASTCALL, None)
+        # everything the native code points into lives as long as the runtime
+        self._call_keep_alive = (frame, empty_args, context, method)
+        return _new_builtin(ctypes.byref(method), context, None)
 
     def frame(self, dims: dict[str, int]) -> Frame:
         frames = getattr(self._local, "frames", None)
@@ -119,7 +172,8 @@ class Runtime:
         key = tuple(sorted(dims.items()))
         frame = frames.get(key)
         if frame is None:
-            frame = frames[key] = Frame(self.layout, dict(dims), self._constants)
+            frame = frames[key] = Frame(self.layout, dict(dims), self._constants,
+                                        self._fns_pointer, self._expected_pointer)
         return frame
 
     def run(self, args: list[np.ndarray], params: list[np.ndarray],
@@ -129,42 +183,43 @@ class Runtime:
         return self._call(self.frame(dims), args, params)
 
     def call_static(self, args: Sequence[Any], params: list[np.ndarray],
-                    ndarray: type = np.ndarray, empty: Any = np.empty) -> Any:
-        """The fast path for graphs without symbolic dims: if every argument is already a
-        contiguous, aligned array of exactly the declared dtype and shape, run and return
-        ``(outputs, updates)``; otherwise ``None`` (the caller takes the checking path).
-        Every step here is on the per-call path: this is what a call costs (about 1 µs)."""
-        if len(args) != len(self._input_specs):
-            return None
-        for a, (dtype, shape) in zip(args, self._input_specs, strict=False):  # length checked
-            if a.__class__ is not ndarray or a.dtype is not dtype or a.shape != shape:
-                return None
-            flags = a.flags
-            if not (flags.c_contiguous and flags.aligned):
-                return None
+                    empty: Any = np.empty) -> Any:
+        """The fast path for graphs without symbolic dims: run and return ``(outputs,
+        updates)`` if every argument is already an ndarray of exactly the declared dtype and
+        shape, C-contiguous and aligned (checked in native code, before anything runs);
+        otherwise ``None``, and the caller takes the checking path. Every step here is on
+        the per-call path: this is what a call costs."""
         entry = self._objects_entry
-        if entry is None or self.layout.updates:
-            return self._call(self.frame({}), args, params)
+        if entry is None or len(args) != self._n_inputs:
+            return None
         try:
             frame = self._local.static
         except AttributeError:
             frame = self._local.static = self.frame({})
         outputs = [empty(shape, dtype) for shape, dtype in frame.output_specs]
-        status = entry(frame.slots_pointer, frame.dims_pointer, self._fns_pointer, *args,
-                       *params, *outputs)
+        updated = self._update_arrays(frame, params) if self.layout.updates else []
+        status = entry(frame.checked_context, *args, *params, *outputs, *updated)
         if status:
+            if status == ARGUMENTS_DIFFER:
+                return None
             self._raise(status - 1, args)
-        return outputs, []
+        return outputs, updated
+
+    def _update_arrays(self, frame: Frame, params: list[np.ndarray]) -> list[np.ndarray]:
+        """Where each update's new value goes: the param's own array when it is updated in
+        place, else a new array."""
+        layout = self.layout
+        return [params[layout.update_params[k]] if k in layout.updates_in_place
+                else np.empty(frame.update_shapes[k], buf.dtype)
+                for k, buf in enumerate(layout.updates)]
 
     def _call(self, frame: Frame, args: Sequence[np.ndarray],
               params: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         outputs = [np.empty(shape, dtype) for shape, dtype in frame.output_specs]
-        updated = [params[self.layout.update_params[k]] if k in self.layout.updates_in_place
-                   else np.empty(frame.update_shapes[k], buf.dtype)  # the param's own array
-                   for k, buf in enumerate(self.layout.updates)]
-        if self._objects_entry is not None:
-            status = self._objects_entry(frame.slots_pointer, frame.dims_pointer,
-                                         self._fns_pointer, *args, *params, *outputs, *updated)
+        updated = self._update_arrays(frame, params)
+        if self._objects_entry is not None:  # checked arguments: no native checks (None)
+            status = self._objects_entry(frame.unchecked_context, *args, *params, *outputs,
+                                         *updated)
         else:
             slots = frame.slots
             for k, a in enumerate([*args, *params]):
@@ -182,6 +237,30 @@ class Runtime:
         where = f"\n  built at {node.location}" if node.location else ""
         inputs = ", ".join(str(i.type) for i in node.inputs)
         raise GraphcError(f"{node.op.name}: {message}\n  inputs: ({inputs}){where}")
+
+
+#: what ``Runtime.vectorcall`` returns when its arguments need the checking path
+FALLBACK = object()
+#: the largest graph (bytes of inputs, params, output and scratch) ``vectorcall`` runs: it
+#: holds the GIL, which for this much work costs other threads a few microseconds at most
+VECTORCALL_BYTES = 1 << 16
+METH_FASTCALL = 0x0080
+
+
+class _MethodDef(ctypes.Structure):
+    _fields_ = [("ml_name", ctypes.c_char_p), ("ml_meth", ctypes.c_void_p),
+                ("ml_flags", ctypes.c_int), ("ml_doc", ctypes.c_char_p)]
+
+
+_new_builtin = ctypes.pythonapi.PyCFunction_NewEx
+_new_builtin.restype = ctypes.py_object
+_new_builtin.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
+
+
+def _small(layout: Layout) -> bool:
+    buffers = [*layout.inputs, *layout.params, *layout.outputs, *layout.scratch]
+    return sum(int(np.prod(b.shape, dtype=np.int64)) * np.dtype(b.dtype).itemsize
+               for b in buffers) <= VECTORCALL_BYTES
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import llvmlite.ir as ir
 
 from graphc.backends.llvm import dtypes, loops
 from graphc.backends.llvm.dtypes import I8, I32, I64, PTR, convert, is_float
+from graphc.backends.llvm.externs import Callee
 from graphc.backends.llvm.loops import View, for_range
 from graphc.backends.llvm.rules import rule
 
@@ -39,18 +40,6 @@ def blas_pointer(ctx, dtype: str) -> ir.Value | None:
     for a dtype without BLAS (``gemm`` then runs its loop product)."""
     name = BLAS_GEMM.get(dtype)
     return None if name is None else ctx.extern(name)
-
-
-class _Callee:
-    """A function pointer as ``IRBuilder.call`` wants it (opaque pointers carry no type)."""
-
-    def __init__(self, pointer: ir.Value, function_type: ir.FunctionType) -> None:
-        self.pointer = pointer
-        self.function_type = function_type
-        self.type = pointer.type
-
-    def get_reference(self) -> str:
-        return self.pointer.get_reference()
 
 
 def gemm(b: ir.IRBuilder, fn_ptr: ir.Value | None, dtype: str, trans_a: bool, trans_b: bool,
@@ -138,7 +127,7 @@ def _call_blas(b: ir.IRBuilder, fn_ptr: ir.Value, dtype: str, trans_a: bool, tra
 
     args = [flag(trans_b), flag(trans_a), int32(n), int32(m), int32(k), number(alpha),
             b_ptr, int32(ldb), a_ptr, int32(lda), number(beta), c_ptr, int32(ldc)]
-    b.call(_Callee(fn_ptr, _GEMM_TYPE), args)
+    b.call(Callee(fn_ptr, _GEMM_TYPE), args)
 
 
 # -- the loop product (no BLAS) ------------------------------------------------------------------

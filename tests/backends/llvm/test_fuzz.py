@@ -34,7 +34,7 @@ import graphc as gx
 from graphc.errors import GraphcError
 
 REPO = Path(__file__).resolve().parents[3]
-CALLS = {"mlp": 3400, "elementwise": 3400, "reduction": 3400}  # 10,200 calls in all
+CALLS = {"mlp": 3400, "elementwise": 3400, "reduction": 3400, "static": 2000}  # 12,200
 SIZES = (0, 1, 2, 3, 5, 8)  # sizes of symbolic dims
 HUGE = 2**40  # elements a zero-strided view claims: 4 TiB of float32
 
@@ -99,8 +99,19 @@ def reduction() -> Subject:
                           gx.sum(gx.square(y), axis=0, keepdims=True)], huge_nonempty=False)
 
 
+def static() -> Subject:
+    """Static shapes, a param, one output: a small graph the llvm backend runs through its
+    builtin entry (arguments checked in native code), with a gather whose indices come from
+    the caller (out of range: an error raised by native code)."""
+    x = gx.input("x", (3, 4), "float32")
+    i = gx.input("i", (2,), "int64")
+    w = gx.param("w", np.linspace(-1.0, 1.0, 4, dtype=np.float32))
+    out = gx.take(gx.tanh(x * w + 1.0), i, axis=0)
+    return Subject.build("static", [x, i], out, params=[w])
+
+
 SUBJECTS: dict[str, Callable[[], Subject]] = {
-    "mlp": mlp, "elementwise": elementwise, "reduction": reduction}
+    "mlp": mlp, "elementwise": elementwise, "reduction": reduction, "static": static}
 
 
 # -- argument generators ---------------------------------------------------------------------
@@ -191,7 +202,8 @@ def _safe_dtype(rng, a: np.ndarray) -> np.ndarray:
     """The same values in a smaller dtype that casts safely (float16, int8, bool)."""
     kinds = {"float32": ["float16", "int8", "int16", "bool"],
              "float64": ["float32", "float16", "int32", "bool"],
-             "int32": ["int8", "int16", "uint8", "bool"]}[a.dtype.name]
+             "int32": ["int8", "int16", "uint8", "bool"],
+             "int64": ["int8", "int32", "uint8", "bool"]}[a.dtype.name]
     small = rng.choice(kinds)
     return np.clip(a, -100, 100).astype(small)
 
@@ -210,6 +222,12 @@ def _huge(rng, subject: Subject) -> list:
     0-3). Where the reference would reduce over such a view element by element (for
     hours), each huge argument also gets an empty dim."""
     names = sorted(_dims(rng, subject))
+    if not names:  # static shapes: one argument claims a huge first axis
+        args = _valid(rng, subject)
+        k = int(rng.integers(len(args)))
+        shape = (int(rng.choice([HUGE, 2**40 + 1])), *np.shape(args[k])[1:])
+        args[k] = np.broadcast_to(np.ones((), args[k].dtype), shape)
+        return args
     dims = {d: int(rng.choice([0, 1, 3])) for d in names}
     for d in rng.choice(names, size=int(rng.integers(1, len(names) + 1)), replace=False):
         dims[d] = int(rng.choice([HUGE, 2**62]))  # nothing a machine could hold
