@@ -11,7 +11,9 @@ the GIL during the call).
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,6 +92,10 @@ class Frame:
         self.dims = dims
         #: (shape, dtype) of each output, for the arrays each call returns
         self.output_specs = [(shape_of(b.shape, dims), np.dtype(b.dtype)) for b in layout.outputs]
+        #: large outputs of the last call, handed out again once nobody else holds them
+        self._returned: list[np.ndarray | None] = [
+            None if np.prod(shape, dtype=np.int64) * dtype.itemsize < RECYCLE_BYTES else EMPTY
+            for shape, dtype in self.output_specs]
         self.update_shapes = [shape_of(b.shape, dims) for b in layout.updates]
         offsets, size = arena_layout(layout.scratch, dims)
         self.arena = np.empty(size + ALIGN, np.uint8)
@@ -108,6 +114,24 @@ class Frame:
         self._contexts = [(ctypes.c_void_p * 4)(self.slots_pointer, self.dims_pointer, fns, e)
                           for e in (expected or None, None)]
         self.checked_context, self.unchecked_context = map(ctypes.addressof, self._contexts)
+
+    def new_outputs(self) -> list[np.ndarray]:
+        """Arrays for this call's outputs. A large one is the array the previous call
+        returned if that has no other reference left (and no weak reference): a fresh one
+        would be mapped from the OS and fault in page by page, which for a 64 MiB output
+        costs as much as copying it. No caller can tell: nobody holds the old array."""
+        outputs = []
+        returned = self._returned
+        for k, (shape, dtype) in enumerate(self.output_specs):
+            last = returned[k]
+            if last is None:  # small: NumPy's allocator is fast
+                outputs.append(np.empty(shape, dtype))
+                continue
+            # references: the list, ``last``, getrefcount's argument
+            if sys.getrefcount(last) != 3 or weakref.getweakrefcount(last):
+                last = returned[k] = np.empty(shape, dtype)
+            outputs.append(last)
+        return outputs
 
 
 class Runtime:
@@ -182,8 +206,7 @@ class Runtime:
         args = [a if a.flags.c_contiguous and a.flags.aligned else _contiguous(a) for a in args]
         return self._call(self.frame(dims), args, params)
 
-    def call_static(self, args: Sequence[Any], params: list[np.ndarray],
-                    empty: Any = np.empty) -> Any:
+    def call_static(self, args: Sequence[Any], params: list[np.ndarray]) -> Any:
         """The fast path for graphs without symbolic dims: run and return ``(outputs,
         updates)`` if every argument is already an ndarray of exactly the declared dtype and
         shape, C-contiguous and aligned (checked in native code, before anything runs);
@@ -196,7 +219,7 @@ class Runtime:
             frame = self._local.static
         except AttributeError:
             frame = self._local.static = self.frame({})
-        outputs = [empty(shape, dtype) for shape, dtype in frame.output_specs]
+        outputs = frame.new_outputs()
         updated = self._update_arrays(frame, params) if self.layout.updates else []
         status = entry(frame.checked_context, *args, *params, *outputs, *updated)
         if status:
@@ -239,6 +262,10 @@ class Runtime:
         raise GraphcError(f"{node.op.name}: {message}\n  inputs: ({inputs}){where}")
 
 
+#: outputs this large are recycled (``Frame.new_outputs``); below, NumPy's allocator is fast
+RECYCLE_BYTES = 1 << 20
+#: a placeholder for a recyclable output before the first call: never handed out
+EMPTY = np.empty(0)
 #: what ``Runtime.vectorcall`` returns when its arguments need the checking path
 FALLBACK = object()
 #: the largest graph (bytes of inputs, params, output and scratch) ``vectorcall`` runs: it

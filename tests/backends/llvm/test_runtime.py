@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -139,3 +140,27 @@ def test_calls_from_several_threads_at_once(small):
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_large_outputs_are_recycled_only_once_nobody_holds_them():
+    x = gx.input("x", (1 << 19,), "float32")  # 2 MiB out
+    fn = gx.compile([x], x * 2.0, backend="llvm")
+    a = np.arange(1 << 19, dtype=np.float32)
+    first = fn(a)
+    second = fn(a + 1)  # ``first`` is held: a new array
+    assert not np.shares_memory(first, second)
+    np.testing.assert_array_equal(first, a * 2)
+    view = second[:10]
+    del second
+    third = fn(a + 2)  # a view keeps the array alive: a new one again
+    assert not np.shares_memory(view, third)
+    np.testing.assert_array_equal(view, (a[:10] + 1) * 2)
+    address = third.ctypes.data
+    del third
+    fourth = fn(a + 3)  # nobody held the last one: its memory comes back
+    assert fourth.ctypes.data == address
+    np.testing.assert_array_equal(fourth, (a + 3) * 2)
+    ref = weakref.ref(fourth)
+    del fourth
+    fn(a)  # under a weak reference it is let go, never rewritten
+    assert ref() is None
