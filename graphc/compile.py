@@ -76,7 +76,10 @@ def compile(inputs: Sequence[Tensor], outputs: Sequence[Any] | Tensor,
     return (fn, fn.report) if explain else fn
 
 
-@lru_cache(maxsize=256)
+# compiling the same graph again in a process returns the same function; the bound keeps
+# what functions hold (code, per-thread scratch, recycled outputs) from piling up in a
+# process that compiles many graphs (the ONNX conformance run compiles thousands)
+@lru_cache(maxsize=32)
 def _lower(graph: Graph, backend: str, level: int, inference: bool,
            exclude: tuple[str, ...], single: bool) -> Compiled:
     from graphc import backends
