@@ -1,14 +1,15 @@
 """Fuzzing llvm-compiled functions with wrong and odd arguments: never a crash.
 
 Each subject graph (an MLP training step with params and updates, an elementwise graph
-with symbolic dims, reductions) is compiled with both backends and called thousands of
-times with arguments drawn by a seeded generator: wrong shapes, ranks and dtypes,
-non-arrays, empty arrays, huge zero-strided views, NaN and inf, non-contiguous,
-negative-strided, misaligned, read-only and Fortran-ordered arrays, too many or too few
-arguments, keywords. For every call the llvm function must do what the numpy backend
-(the reference) does: return the same values and param updates, or raise a graphc
-error (a bare ``MemoryError`` is accepted for arrays claiming terabytes). After a
-failing call no param may have changed, and no call may write into its arguments.
+with symbolic dims, reductions, a small static graph that runs through the builtin entry)
+is compiled with both backends and called thousands of times with arguments drawn by a
+seeded generator: wrong shapes, ranks and dtypes, non-arrays, empty arrays, huge
+zero-strided views, NaN and inf, non-contiguous, negative-strided, misaligned, read-only
+and Fortran-ordered arrays, too many or too few arguments, keywords. For every call the
+llvm function must do what the numpy backend (the reference) does: return the same
+values and param updates, or raise a graphc error (a bare ``MemoryError`` is accepted
+for arrays claiming terabytes). After a failing call no param may have changed, and no
+call may write into its arguments.
 
 The loop runs in a subprocess: a segfault fails the test, naming the last case, instead
 of killing pytest.
