@@ -11,11 +11,12 @@ from graphc.tensor import Param, Tensor, as_tensor
 from graphc.types import is_derived
 
 
-def toposort(outputs: Iterable[Tensor]) -> list[Tensor]:
-    """Every node the outputs depend on, inputs before users. Iterative: linear time,
-    no recursion limit on deep graphs."""
+def toposort(outputs: Iterable[Tensor], done: Iterable[Tensor] = ()) -> list[Tensor]:
+    """Every node the outputs depend on, inputs before users, except the nodes in ``done``
+    (and what is reached only through them). Iterative: linear time, no recursion limit
+    on deep graphs."""
     order: list[Tensor] = []
-    seen: set[Tensor] = set()
+    seen: set[Tensor] = set(done)
     for root in outputs:
         if root in seen:
             continue

@@ -25,6 +25,15 @@ def test_toposort_puts_inputs_before_users_and_visits_shared_nodes_once():
     assert order[-1] is out
 
 
+def test_toposort_skips_done_nodes_and_what_only_they_reach():
+    x, y = gx.input("x", (3,)), gx.input("y", (3,))
+    s = gx.exp(x)
+    out = s * y
+    assert toposort([out], done=[s]) == [y, out]
+    assert toposort([out], done=[s, x]) == [y, out]
+    assert toposort([s], done=[s]) == []
+
+
 def test_toposort_of_several_roots_covers_each_once():
     x = gx.input("x", (2,))
     a, b = gx.exp(x), gx.sin(x)

@@ -31,7 +31,7 @@ from onnx import helper, numpy_helper
 
 from graphc.compiled import Compiled
 from graphc.errors import GraphcError
-from graphc.graph import Graph
+from graphc.graph import Graph, toposort
 from graphc.onnx import dtypes
 from graphc.ops.elementwise import Elementwise
 from graphc.ops.scalar import NUMPY_PRIMITIVES
@@ -98,8 +98,6 @@ def _as_graph(model: Any) -> tuple[Graph, list[str] | None]:
     if not all(isinstance(t, Tensor) for t in outputs):
         raise OnnxExportError(f"cannot export {type(model).__name__}: give a Graph, a "
                               "Compiled function, an OnnxModel or output tensors")
-    from graphc.graph import toposort
-
     inputs = [n for n in toposort(outputs) if n.op.name == "input"]
     return Graph.build(inputs, outputs), None
 
@@ -146,7 +144,7 @@ class _Builder:
 
     def emit(self, roots: Sequence[Tensor]) -> None:
         """Lower every node ``roots`` need that has no ONNX value yet."""
-        for t in _pending(roots, self.names):
+        for t in toposort(roots, self.names):
             name = self._lower(t)
             self.names[t] = name
             self._note_dims(t, name)
@@ -248,28 +246,6 @@ class _Builder:
         if all(isinstance(d, int) for d in shape):
             return self.ints(shape)
         return self.node("Concat", [self.dim(d) for d in shape], axis=0)
-
-
-def _pending(roots: Sequence[Tensor], done: dict[Tensor, str]) -> list[Tensor]:
-    """The nodes ``roots`` depend on that are not in ``done``, inputs first (iterative)."""
-    order: list[Tensor] = []
-    seen: set[Tensor] = set(done)
-    for root in roots:
-        if root in seen:
-            continue
-        seen.add(root)
-        stack = [(root, iter(root.inputs))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if child not in seen:
-                    seen.add(child)
-                    stack.append((child, iter(child.inputs)))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    return order
 
 
 def _value_info(name: str, t: Tensor) -> onnx.ValueInfoProto:
