@@ -261,21 +261,13 @@ def conv_transpose(node):
     full = [s * (n - 1) + op + span
             for s, n, op, span in zip(strides, spatial, out_pad, spans, strict=True)]
     output_shape = node.attr("output_shape")
-    if output_shape is not None:
-        output_shape = [int(v) for v in output_shape][-nd:]
-        totals = [f - o for f, o in zip(full, output_shape, strict=True)]
-        if auto_pad == "SAME_UPPER":
-            begin = [t // 2 for t in totals]
-        else:
-            begin = [t - t // 2 for t in totals]
-        end = [t - b for t, b in zip(totals, begin, strict=True)]
-    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        targets = [n * s for n, s in zip(spatial, strides, strict=True)]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        # crop the full output to the asked size (output_shape, else input size × stride);
+        # the odd pixel is cropped at the end for SAME_UPPER, at the start otherwise
+        targets = ([int(v) for v in output_shape][-nd:] if output_shape is not None
+                   else [n * s for n, s in zip(spatial, strides, strict=True)])
         totals = [f - o for f, o in zip(full, targets, strict=True)]
-        if auto_pad == "SAME_UPPER":
-            begin = [t // 2 for t in totals]
-        else:
-            begin = [t - t // 2 for t in totals]
+        begin = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in totals]
         end = [t - b for t, b in zip(totals, begin, strict=True)]
     elif auto_pad in ("NOTSET", "VALID"):
         pads = _ints(node, "pads", [0] * 2 * nd) if auto_pad == "NOTSET" else [0] * 2 * nd
