@@ -227,6 +227,7 @@ SYMPY_PRIMITIVES: dict[str, Callable[..., Any]] = {
     "tanh": _arithmetic(lambda sp, x: sp.tanh(x)),
     "erf": _arithmetic(lambda sp, x: sp.erf(x)),
     "atan": _arithmetic(lambda sp, x: sp.atan(x)),
+    "sigmoid": _arithmetic(lambda sp, x: 1 / (1 + sp.exp(-x))),
     "mod": _arithmetic(lambda sp, x, y: sp.Mod(x, y)),  # floor modulo, the sign of y
     # C's fmod, the sign of x: x - y·trunc(x/y)
     "fmod": _arithmetic(lambda sp, x, y: x - y * sp.sign(x / y) * sp.floor(sp.Abs(x / y))),

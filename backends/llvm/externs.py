@@ -5,17 +5,23 @@ object can be cached on disk and reloaded in another process. A name's position 
 ``NAMES`` is part of the compiled code (``fns[position]``), so names are registered
 here, at import, in a fixed order.
 
-BLAS comes from SciPy's ``cython_blas``: each function is a ``PyCapsule`` whose pointer
-is a C function taking every argument by pointer, Fortran style
+BLAS is SciPy's: Fortran-style functions taking every argument by pointer
 (``sgemm(char *transa, char *transb, int *m, int *n, int *k, float *alpha, float *a,
-int *lda, float *b, int *ldb, float *beta, float *c, int *ldc)``, column-major).
+int *lda, float *b, int *ldb, float *beta, float *c, int *ldc)``, column-major, 32-bit
+ints). Importing ``scipy.linalg`` costs ~0.4 s, most of a cached graph's time to its
+first result, so the OpenBLAS that SciPy's wheels bundle (``scipy.libs``) is opened
+directly and its ``scipy_sgemm_`` taken: the very function ``cython_blas.sgemm`` calls.
+Where SciPy has no bundled OpenBLAS (a distribution's or conda's build), the pointer
+comes from ``cython_blas``'s ``PyCapsule`` instead.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import importlib.util
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import llvmlite.ir as ir
 
@@ -33,8 +39,26 @@ def capsule_address(capsule: object) -> int:
     return address
 
 
-def _cython_blas(name: str) -> Callable[[], int]:
+@functools.cache
+def bundled_openblas() -> ctypes.CDLL | None:
+    """The OpenBLAS in SciPy's wheel (``site-packages/scipy.libs``), opened without
+    importing SciPy; None where SciPy was built against another BLAS."""
+    spec = importlib.util.find_spec("scipy")
+    if spec is None or spec.origin is None:
+        return None
+    for path in sorted((Path(spec.origin).parent.parent / "scipy.libs").glob(
+            "libscipy_openblas*.so*")):
+        if "64_" not in path.name:  # the LP64 build (32-bit ints), as cython_blas uses
+            return ctypes.CDLL(str(path))
+    return None
+
+
+def _blas(name: str) -> Callable[[], int]:
     def resolve() -> int:
+        library = bundled_openblas()
+        symbol = getattr(library, f"scipy_{name}_", None) if library is not None else None
+        if symbol is not None:
+            return ctypes.cast(symbol, ctypes.c_void_p).value
         from scipy.linalg import cython_blas  # loaded only by code that calls BLAS
 
         return capsule_address(cython_blas.__pyx_capi__[name])
@@ -50,8 +74,8 @@ def _libc(name: str) -> Callable[[], int]:
 #: name -> resolver returning the function's address in this process. The order is fixed
 #: here, once: a name's position is compiled into code that may be cached on disk.
 RESOLVERS: dict[str, Callable[[], int]] = {
-    "sgemm": _cython_blas("sgemm"),
-    "dgemm": _cython_blas("dgemm"),
+    "sgemm": _blas("sgemm"),
+    "dgemm": _blas("dgemm"),
     "pthread_create": _libc("pthread_create"),
     "pthread_join": _libc("pthread_join"),
 }

@@ -21,7 +21,8 @@ from graphc.ops.scalar import NUMPY_PRIMITIVES, Program
 
 Typed = tuple[ir.Value, str]  # an IR value and its NumPy dtype
 
-_TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf", "atan")
+_TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf", "atan",
+                   "sigmoid")
 _COMPARE = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
             "equal": "==", "not_equal": "!="}
 

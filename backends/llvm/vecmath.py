@@ -23,6 +23,7 @@ log       x = 2^k m, m in [sqrt(1/2), sqrt(2)), s = f/(2+f) with f = m - 1,   1 
 log1p     log of u = 1 + x plus the rounding error of u divided by u          1      1
 tanh      expm1(2|x|) / (expm1(2|x|) + 2), sign of x                          3      3
 sigmoid   exp(-|x|) / (1 + exp(-|x|)) for x < 0, 1 / (1 + exp(-|x|)) else     3      3
+          (a leaner exp: no extra-precise tail, 2^n from the rounding's bits)
 erf       x + x P(x^2) for |x| < 1, else 1 - exp(-x^2) R(|x|), R fitted to    2      2
           erfc(x) exp(x^2) (one piece in f32, three selected pieces in f64)
 pow       exp(y log|x|): f32 in float64 arithmetic; f64 with log in           1      1
@@ -403,10 +404,33 @@ def _tanh(e: _Emit, x: ir.Value) -> ir.Value:
     return e.sel(e.isnan(x), x, e.copysign(y, x))
 
 
+# Below these, exp rounds to 0; above them 2^(n + mant + 1) is still normal (n = rint(x/ln2)).
+_EXP_NONPOSITIVE_LO = {"f32": -104.0, "f64": -745.2}
+
+
+def _exp_nonpositive(e: _Emit, a: ir.Value) -> ir.Value:
+    """e^a for a <= 0, lean: the plain Cody-Waite reduction and 1 + (r + r^2 q(r)), within
+    one ulp where _exp stays within 0.75. n sits in k's low mantissa bits (k = a/ln2 +
+    1.5*2^mant), so 2^n needs no conversion; 2^n = 2^(n + mant + 1) * 2^-(mant + 1) keeps
+    the first factor normal, so only the last product rounds (gradual underflow once).
+    A NaN stays NaN: the clamp keeps it, and NaN times any scale is NaN."""
+    fmt = e.fmt
+    shifter = 1.5 * 2.0**fmt.mant
+    hi, lo = _LN2_PARTS[fmt.dtype]
+    a = e.max(e.c(_EXP_NONPOSITIVE_LO[fmt.dtype]), a)
+    k = e.fma(a, e.c(1 / math.log(2)), e.c(shifter))
+    nf = e.sub(k, e.c(shifter))
+    r = e.fma(nf, e.c(-lo), e.fma(nf, e.c(-hi), a))
+    p = e.add(e.c(1.0), e.fma(e.mul(r, r), e.poly(r, e.coeffs("expm1")), r))
+    n_biased = e.b.add(e.bits(k), e.ic(fmt.bias + fmt.mant + 1 - fmt.to_bits(shifter)))
+    power = e.from_bits(e.b.shl(n_biased, e.ic(fmt.mant)))
+    return e.mul(e.mul(p, power), e.c(2.0 ** -(fmt.mant + 1)))
+
+
 def _sigmoid(e: _Emit, x: ir.Value) -> ir.Value:
     """1/(1 + e^-x) = e^x/(1 + e^x): with t = exp(-|x|) <= 1 nothing overflows, and for
     x < 0 the result keeps its relative accuracy down to the subnormals."""
-    t = _exp(e, e.b.fneg(e.abs(x)))
+    t = _exp_nonpositive(e, e.b.fneg(e.abs(x)))
     numerator = e.sel(e.lt(x, e.c(0.0)), t, e.c(1.0))
     return e.div(numerator, e.add(e.c(1.0), t))
 

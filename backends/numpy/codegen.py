@@ -20,6 +20,7 @@ from graphc.backends.numpy.kernels import kernel_source
 from graphc.graph import Graph
 from graphc.ops.base import ALL_OPS
 from graphc.ops.leaves import constant_value
+from graphc.ops.scalar import NUMPY_PRIMITIVES
 from graphc.passes.memory import MemoryPlan
 from graphc.passes.memory import plan as plan_memory
 from graphc.tensor import Tensor
@@ -168,6 +169,8 @@ def _kernel_call(node: Tensor, inputs: list[str], memory: MemoryPlan, namer: _Na
         from scipy.special import erf  # scipy loads only for kernels that need it
 
         namespace["_erf"] = erf
+    if "_sigmoid(" in source:
+        namespace["_sigmoid"] = NUMPY_PRIMITIVES["sigmoid"]
     if buffer is not None:
         out = namer.names[buffer]
     else:

@@ -296,6 +296,7 @@ _SAME_DTYPE = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "P
                "maximum": "Max", "minimum": "Min", "neg": "Neg", "abs": "Abs", "sign": "Sign",
                "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "reciprocal": "Reciprocal",
                "sin": "Sin", "cos": "Cos", "tanh": "Tanh", "erf": "Erf", "floor": "Floor",
+               "sigmoid": "Sigmoid",
                "atan": "Atan", "round": "Round", "trunc_div": "Div",
                "bitwise_and": "BitwiseAnd", "bitwise_or": "BitwiseOr",
                "bitwise_xor": "BitwiseXor", "bitwise_not": "BitwiseNot"}

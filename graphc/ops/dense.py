@@ -62,7 +62,8 @@ _DERIVATIVE_FROM_OUTPUT: dict[str, Callable[[Mapping[str, Any]], bool]] = {
 
 #: Scalar ops that may run in place on the output buffer (float in, float out, ufuncs).
 _IN_PLACE_OPS = frozenset(("neg", "exp", "log", "log1p", "expm1", "tanh", "add", "sub", "mul",
-                           "div", "reciprocal", "square", "sqrt", "abs", "sin", "cos"))
+                           "div", "reciprocal", "square", "sqrt", "abs", "sin", "cos",
+                           "sigmoid"))
 
 
 class Dense(Composite):
@@ -162,8 +163,8 @@ def _activate_in_place(out: np.ndarray, activation: str, params: dict[str, Any])
 
 def _run_chain_in_place(program: Program, out: np.ndarray, params: dict[str, Any]) -> bool:
     """Run ``program`` on ``out`` in place if it is a chain (each step reads only the
-    step before it, constants and params, with an op of ``_IN_PLACE_OPS``), as sigmoid's
-    neg → exp → add 1 → reciprocal and tanh are. Returns False, touching nothing, if not."""
+    step before it, constants and params, with an op of ``_IN_PLACE_OPS``), as sigmoid and
+    tanh are. Returns False, touching nothing, if not."""
     previous = "x"
     for dest, op, args in program.instrs:
         reads = [a for a in args if isinstance(a, str) and a not in params]

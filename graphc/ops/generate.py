@@ -34,7 +34,7 @@ _FUNCTIONS = {formulas.RoundEven: "round", formulas.Fmod: "fmod", formulas.Floor
               formulas.BitAnd: "bitwise_and", formulas.BitOr: "bitwise_or",
               formulas.BitXor: "bitwise_xor", formulas.BitNot: "bitwise_not",
               formulas.LeftShift: "left_shift", formulas.RightShift: "right_shift",
-              formulas.TruncDiv: "trunc_div"}
+              formulas.TruncDiv: "trunc_div", formulas.Sigmoid: "sigmoid"}
 _RELATIONS = {sp.StrictLessThan: "less", sp.LessThan: "less_equal",
               sp.StrictGreaterThan: "greater", sp.GreaterThan: "greater_equal",
               sp.Equality: "equal", sp.Unequality: "not_equal"}

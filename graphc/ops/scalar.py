@@ -31,6 +31,13 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return erf(x)
 
 
+def _sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """σ(x) = 1/(1 + e^−x), as e^x/(1 + e^x) below zero: e^−|x| never overflows, and
+    both tails keep their relative accuracy."""
+    t = np.exp(-np.abs(x))
+    return np.divide(np.where(x < 0, t, 1), 1 + t, out=out)
+
+
 def _reciprocal(x: np.ndarray) -> np.ndarray:
     return np.divide(1, x)
 
@@ -49,6 +56,7 @@ NUMPY_PRIMITIVES: dict[str, Callable[..., Any]] = {
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
     "sqrt": np.sqrt, "square": np.square, "reciprocal": _reciprocal,
     "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "erf": _erf, "atan": np.arctan,
+    "sigmoid": _sigmoid,
     "round": np.round, "fmod": np.fmod, "mod": np.mod,
     "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
     "bitwise_not": np.invert, "left_shift": np.left_shift, "right_shift": np.right_shift,

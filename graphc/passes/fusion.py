@@ -42,7 +42,7 @@ from graphc.types import FLOAT_DTYPES
 
 #: Scalar primitives costly enough that a kernel must never compute them twice.
 EXPENSIVE = frozenset(("exp", "log", "log1p", "expm1", "tanh", "erf", "sin", "cos", "pow",
-                       "atan", "fmod", "mod"))
+                       "atan", "fmod", "mod", "sigmoid"))
 
 #: The most ops one kernel holds (keeps kernels, and the time to build them, bounded).
 MAX_MEMBERS = 64

@@ -200,6 +200,30 @@ def test_small_tails_keep_their_relative_accuracy():
     np.testing.assert_allclose(grad, [1.0, np.exp(-50.0)], rtol=1e-14)
     _, grad = _value_and_grad(act.softplus, np.array([-50.0]))
     np.testing.assert_allclose(grad, [np.exp(-50.0)], rtol=1e-14)
+    # σ(x) = e^x/(1 + e^x) below zero: no overflow, and the tiny values stay exact
+    np.testing.assert_allclose(evaluate(act.sigmoid, np.array([-700.0, -50.0])),
+                               np.exp([-700.0, -50.0]) / (1 + np.exp([-700.0, -50.0])),
+                               rtol=1e-14)
+
+
+def test_gelu_tanh_is_x_sigmoid_2u_without_cancellation():
+    """½(1 + tanh u) = σ(2u): equal to torch's formula where that is accurate, and still
+    relatively accurate for x ≪ 0, where 1 + tanh u cancels to 0."""
+    def torch_form(v):
+        return 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v**3)))
+
+    def exact(v):
+        two_u = 2 * np.sqrt(2 / np.pi) * (v + 0.044715 * v**3)
+        return v * np.exp(-np.logaddexp(0, -two_u))
+
+    x = np.linspace(-4, 4, 81)
+    np.testing.assert_allclose(evaluate(lambda v: act.gelu(v, approximate="tanh"), x),
+                               torch_form(x), rtol=1e-14, atol=1e-15)
+    tail = np.array([-8.0, -10.0, -20.0])
+    assert np.all(torch_form(tail) == 0)
+    np.testing.assert_allclose(evaluate(lambda v: act.gelu(v, approximate="tanh"), tail),
+                               exact(tail), rtol=1e-13)
+    assert np.all(exact(tail) < 0)
 
 
 # -- PReLU and RReLU ------------------------------------------------------------------------------
