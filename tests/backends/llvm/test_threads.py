@@ -17,8 +17,8 @@ import graphc as gx
 
 THREADS = 4
 CALLS = 40
-SHAPES = [(1, 3), (7, 5), (64, 33), (700, 257)]  # (n, m) per thread; the last splits
-# its loops across native threads too (over 2**17 elements)
+SHAPES = [(1, 3), (7, 5), (64, 33), (1031, 513)]  # (n, m) per thread; the last splits
+# its loops across native threads too (2 * parallel.MIN_PER_THREAD = 2**19 elements or more)
 
 
 def _graph() -> tuple[list[gx.Tensor], list[gx.Tensor]]:
