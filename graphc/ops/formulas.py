@@ -253,7 +253,10 @@ ACTIVATIONS: list[Spec] = [
     # log σ(x) = min(x, 0) − log1p(e^(−|x|)); its derivative σ(−x) = −expm1(log σ(x)).
     Spec("logsigmoid", (x,), sp.Min(x, 0) - log1p(sp.exp(-sp.Abs(x))),
          hints={x: -expm1(out)}),
-    Spec("relu", (x,), _leaky(x, 0), result="same"),
+    # relu' = [out > 0], read from the output: then a dense layer's pre-activation has
+    # relu as its only consumer, and the optimizer fuses relu into the dense node.
+    Spec("relu", (x,), _leaky(x, 0), result="same",
+         hints={x: sp.Piecewise((1, out > 0), (0, True))}),
     Spec("relu6", (x,), sp.Piecewise((0, x <= 0), (6, x >= 6), (x, True)), result="same"),
     Spec("leaky_relu", (x,), _leaky(x, alpha), params=(alpha,)),
     # PReLU: the slope is a second (learnable, broadcast) input.

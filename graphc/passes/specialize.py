@@ -10,9 +10,10 @@
 The dense rules never make the graph compute more. Fusing replaces the consumer
 (the add, the activation) by a node that recomputes its producer (the product, the
 pre-activation) inside itself. When that producer has another consumer it stays in
-the graph for it, and hash-consing cannot merge the two: ``dense(x, W, b, relu)`` and
-``dense(x, W, b)`` are different nodes, so ``x @ W`` would run twice. That is the
-usual case in training, where relu's derivative reads the pre-activation. A rule
+the graph for it, and hash-consing cannot merge the two: ``dense(x, W, b, gelu)`` and
+``dense(x, W, b)`` are different nodes, so ``x @ W`` would run twice. That is the case
+in training for activations whose derivative reads the pre-activation (gelu, softplus);
+relu's, σ's and tanh's read their output, so those fuse in training too. A rule
 sees one node, not its consumers, so these rules ask the engine's consumer counts
 (``bindings["uses"]``) and fuse only into a producer's sole consumer.
 """

@@ -150,7 +150,8 @@ def test_dense_activation_declines_when_the_pre_activation_is_used_elsewhere():
 
 
 @pytest.mark.parametrize("name, activation, fused", [
-    ("relu", gx.relu, False),       # relu' reads the pre-activation: keep it, fuse nothing
+    ("gelu", gx.gelu, False),       # gelu' reads the pre-activation: keep it, fuse nothing
+    ("relu", gx.relu, True),        # relu' = [out > 0] reads only the output: fuse
     ("sigmoid", gx.sigmoid, True),  # σ' reads only the output: fuse
     ("tanh", gx.tanh, True),
 ])
