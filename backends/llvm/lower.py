@@ -319,7 +319,8 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
                     out = ctx.view(layout.slot("params", param_index[param]), param)
                 elif node in direct:
                     out = ctx.view(root_slots[direct[node]], node)
-                elif node in memory.out_buffer and memory.out_buffer[node] in scratch_of:
+                elif node in memory.out_buffer and memory.out_buffer[node] in scratch_of \
+                        and not _reduces_into_its_input(node, memory):
                     buf = scratch_of[memory.out_buffer[node]]
                     scratch_of[node] = buf
                     out = ctx.view(layout.slot("scratch", buf), node)
@@ -347,6 +348,15 @@ def lower(graph: Graph, name: str = "graphc") -> Lowered:
             layout.scratch[buf] = Buffer(layout.scratch[buf].shape, layout.scratch[buf].dtype,
                                          (min(start, position[node]), max(end, last_use[node])))
     return Lowered(module, layout, order, ctx.failures)
+
+
+def _reduces_into_its_input(node: Tensor, memory) -> bool:
+    """A fused kernel ending in a reduction, planned to run in place on a dying input.
+    The plan means its elementwise stage (the NumPy backend's ``out``), whose element k
+    reads input element k only; this backend's kernel writes the reduced result instead,
+    sweeping the input while it accumulates, so the writes would overtake the reads."""
+    return node.op.name == "fused" and node.attr["reduce"] is not None \
+        and node in memory.in_place
 
 
 def _copy(ctx: Context, src: View, dst: View) -> None:

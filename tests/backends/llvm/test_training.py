@@ -83,3 +83,29 @@ def test_fit_on_llvm_follows_fit_on_numpy() -> None:
         np.testing.assert_allclose(got_params[name].value, param.value, **TOL["float64"],
                                    err_msg=name)
     np.testing.assert_allclose(history.step_loss, ref_history.step_loss, **TOL["float64"])
+
+
+def test_batch_norm_steps_follow_numpy_with_the_reduction_planned_in_place() -> None:
+    """γ's gradient is a kernel summing over (batch, h, w) that the memory plan runs in
+    place on a dying input. Its elementwise stage may overwrite that input, but this
+    backend's kernel writes the reduced sums as it sweeps the input: it must take a
+    buffer of its own (it once wrote into the input and broke channel 0's sum)."""
+    from graphc.passes.memory import plan
+
+    results = {}
+    for backend in ("numpy", "llvm"):
+        layer = nn.BatchNorm(momentum=0.1)
+        x = gx.input("x", ("batch", 3, 4, 4), "float64")
+        loss = gx.mean(gx.square(layer(x) - 1.0) * gx.constant(np.arange(1.0, 4.0)[:, None, None]))
+        step = gx.compile([x], loss, backend=backend,
+                          updates={**optim.SGD(0.1).minimize(loss, layer.params()),
+                                   **nn.state_updates(loss)})
+        if backend == "llvm":
+            assert any(n.op.name == "fused" and n.attr["reduce"] is not None
+                       for n in plan(step.graph).in_place)
+        rng = np.random.default_rng(3)
+        losses = [float(step(rng.normal(2.0, 3.0, (n, 3, 4, 4)))) for n in (8, 5, 6)]
+        results[backend] = losses, [p.value.copy() for p in layer.params()]
+    np.testing.assert_allclose(results["llvm"][0], results["numpy"][0], rtol=1e-12)
+    for mine, theirs in zip(results["llvm"][1], results["numpy"][1], strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-15)
