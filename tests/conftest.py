@@ -23,11 +23,19 @@ BACKENDS = ("numpy", "llvm")
 ENV = "GRAPHC_BACKEND"  # graphc.compile.BACKEND_ENV (not imported: conftest loads first)
 
 #: Tests outside tests/backends/numpy that inspect what only the numpy backend has
-#: (``fn.source``, its name in a repr), by node id prefix.
+#: (``fn.source``, its name in a repr), or that compile an op defined in the test itself
+#: (a NumPy ``impl``, no llvm rule: the llvm backend refuses it by name), by node id prefix.
 NUMPY_BACKEND_TESTS = (
     "tests/backends/numpy/",
     "tests/ops/test_reduce.py::test_mean_of_a_symbolic_dim_bakes_in_no_size",
     "tests/test_compile.py::test_repr_names_inputs_and_counts",
+    "tests/test_autodiff.py::test_jvp_substitutes_a_dummy_that_stays",
+    "tests/test_check.py::test_wrong_first_derivative_is_detected",
+    "tests/test_check.py::test_wrong_second_derivative_is_detected_only_at_order_two",
+    "tests/test_check.py::test_non_scalar_output_is_checked_through_a_projection",
+    "tests/test_check.py::test_only_the_wrong_argument_is_flagged",
+    "tests/test_check.py::test_argnums_and_integer_arguments",
+    "tests/test_check.py::test_large_values_are_not_false_alarms",
 )
 
 

@@ -182,7 +182,11 @@ def _pow(b, xs, dtype):
     if is_float(dtype):
         from graphc.backends.llvm import vecmath
 
-        return vecmath.call(b, "pow", xs)
+        # NumPy's x ** 0.5 with a scalar exponent (as graph constants reach it) is sqrt:
+        # −0 at −0 and nan at −inf, where C's pow gives +0 and +inf
+        x, y = xs
+        half = b.fcmp_ordered("==", y, ir.Constant(y.type, 0.5))
+        return b.select(half, _intrinsic(b, "llvm.sqrt", x), vecmath.call(b, "pow", xs))
     return _int_pow(b, xs[0], xs[1], dtype)
 
 

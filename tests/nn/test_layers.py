@@ -263,7 +263,8 @@ def test_every_activation_has_its_layer_computing_the_function(name):
     assert layer.name == name and isinstance(layer, nn.Activation)
     x = distinct(2, 6) - 0.55
     expected = gx.compile([], nn.FUNCTIONS[name](gx.constant(x), **REQUIRED.get(name, {})))()
-    np.testing.assert_array_equal(run(layer, x, training=False), expected)
+    # `expected` is constant-folded by NumPy; on llvm the layer runs its vector math
+    np.testing.assert_allclose(run(layer, x, training=False), expected, rtol=1e-14, atol=1e-16)
 
 
 def test_the_registry_is_covered_and_class_names_read_like_torch():
