@@ -8,8 +8,10 @@ buffers for intermediates (which the runtime allocates once per shape signature)
 returns 0, or 1 + the position of the node that failed (an index out of range).
 
 Each node is lowered by its rule (``rules``) into an internal kernel function whose
-array arguments are ``noalias``; kernels are called once and inlined, so LLVM sees
-constant shapes and strides and knows the arrays do not overlap.
+array arguments are ``noalias`` (LLVM knows the arrays do not overlap) and whose static
+shapes and strides are constants in its body. Kernels stay functions of their own,
+called from the entry, never inlined into it: LLVM's passes then work on many small
+functions, which takes half the time of one huge one.
 """
 
 from __future__ import annotations
@@ -201,7 +203,11 @@ class Context:
         fn = ir.Function(self.module, ir.FunctionType(ret, arg_types),
                          f"k{next(self._names)}.{_ident(name)}")
         fn.linkage = "internal"
+        # noinline: its static sizes are constants inside it already, and LLVM optimizes
+        # forty small functions in half the time of one entry that inlined them all (an
+        # MLP training step: 0.30 s instead of 0.60 s; the step runs as fast)
         fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
         args = iter(fn.args)
         local: list[View] = []
         for v in views:
