@@ -129,6 +129,11 @@ class LlvmCompiled(Compiled):
         return str(self._optimized)
 
     @property
+    def source(self) -> str:
+        """The generated code, as every backend's ``source`` is: here the optimized IR."""
+        return self.llvm_ir
+
+    @property
     def llvm_ir_unoptimized(self) -> str:
         """The LLVM IR as lowered, before any LLVM pass."""
         return self._unoptimized_ir

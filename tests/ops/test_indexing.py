@@ -111,8 +111,10 @@ def test_a_static_slice_too_long_for_the_runtime_dim_is_an_error():
     x = gx.input("x", ("b", 4), "float64")
     fn = gx.compile([x], x[1:3])
     assert fn(np.ones((5, 4))).shape == (2, 4)
-    with pytest.raises(gx.GraphcError, match="getitem: .*1 elements along axis 0 where the graph "
-                                             "was built for 2"):
+    # the numpy backend's words, or the llvm backend's
+    with pytest.raises(gx.GraphcError, match="getitem: .*(1 elements along axis 0 where the "
+                                             "graph was built for 2|along axis 0 does not "
+                                             "have the 2 elements the graph was built for)"):
         fn(np.ones((2, 4)))
 
 
@@ -120,7 +122,8 @@ def test_an_int_index_out_of_a_symbolic_dim_fails_at_run_time_naming_the_node():
     x = gx.input("x", ("b", 4), "float64")
     fn = gx.compile([x], x[3])
     np.testing.assert_array_equal(fn(np.eye(5, 4)), np.eye(5, 4)[3])
-    with pytest.raises(gx.GraphcError, match="getitem: IndexError"):
+    with pytest.raises(gx.GraphcError, match="getitem: (IndexError|index 3 is out of bounds "
+                                             "for axis 0)"):
         fn(np.ones((2, 4)))
 
 
