@@ -186,11 +186,12 @@ def nodes_of(graph: Graph) -> list[Tensor]:
 
 
 def settings() -> str:
-    """What lowering reads besides the graph: the thread count loops are split across."""
-    from graphc.backends.llvm import parallel
+    """What lowering reads besides the graph: the thread count loops are split across, and
+    the integer width of the BLAS this process calls."""
+    from graphc.backends.llvm import externs, parallel
 
     try:
-        return f"threads={parallel.num_threads()}"
+        return f"threads={parallel.num_threads()}|blas ilp64={externs.ilp64()}"
     except ValueError as e:  # a bad GRAPHC_NUM_THREADS: lowering will say so
         raise Uncacheable(str(e)) from None
 

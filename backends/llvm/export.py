@@ -102,7 +102,7 @@ def export(graph: Graph, path: str | os.PathLike, *, header: str | os.PathLike |
     if not name.isidentifier():
         raise ExportError(f"the function prefix must be a C identifier, got {name!r}")
     cc = compiler()
-    lowered = lower_graph(graph, name)
+    lowered = lower_graph(graph, name, blas_ilp64=False)  # the linked BLAS takes 32-bit ints
     dims = base_dims(graph, lowered.layout)
     blas = find_blas(cc)
     _wrap(lowered, graph, dims, name, weights, blas)

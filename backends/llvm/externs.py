@@ -5,14 +5,21 @@ object can be cached on disk and reloaded in another process. A name's position 
 ``NAMES`` is part of the compiled code (``fns[position]``), so names are registered
 here, at import, in a fixed order.
 
-BLAS is SciPy's: Fortran-style functions taking every argument by pointer
-(``sgemm(char *transa, char *transb, int *m, int *n, int *k, float *alpha, float *a,
-int *lda, float *b, int *ldb, float *beta, float *c, int *ldc)``, column-major, 32-bit
-ints). Importing ``scipy.linalg`` costs ~0.4 s, most of a cached graph's time to its
-first result, so the OpenBLAS that SciPy's wheels bundle (``scipy.libs``) is opened
-directly and its ``scipy_sgemm_`` taken: the very function ``cython_blas.sgemm`` calls.
-Where SciPy has no bundled OpenBLAS (a distribution's or conda's build), the pointer
-comes from ``cython_blas``'s ``PyCapsule`` instead.
+BLAS functions are Fortran-style, every argument by pointer (``sgemm(char *transa,
+char *transb, int *m, int *n, int *k, float *alpha, float *a, int *lda, float *b,
+int *ldb, float *beta, float *c, int *ldc)``, column-major), from the first of:
+
+1. NumPy's own OpenBLAS (``numpy.libs/libscipy_openblas64_*``, already loaded by NumPy):
+   ``scipy_sgemm_64_``, with 64-bit ints (ILP64; names ``sgemm64`` / ``dgemm64`` here).
+   Sharing NumPy's library shares its thread pool: two OpenBLAS copies in one process
+   each keep threads spinning after a product, and on 2 cores they starve each other
+   (an MLP step that alternates with NumPy matmuls ran 2-5x slower on 2 threads).
+2. The OpenBLAS SciPy's wheel bundles (``scipy.libs``), opened without importing SciPy
+   (``import scipy.linalg`` costs ~0.4 s): ``scipy_sgemm_``, 32-bit ints (LP64), the very
+   function ``cython_blas.sgemm`` calls.
+3. ``scipy.linalg.cython_blas``'s ``PyCapsule`` (a distribution's or conda's SciPy).
+
+Lowering asks ``ilp64()`` which interface to emit; the choice is part of the cache key.
 """
 
 from __future__ import annotations
@@ -37,6 +44,26 @@ def capsule_address(capsule: object) -> int:
     if not address:
         raise RuntimeError(f"empty capsule {capsule!r}")
     return address
+
+
+@functools.cache
+def numpy_openblas() -> ctypes.CDLL | None:
+    """NumPy's own OpenBLAS (ILP64), when its wheel bundles one with the ``scipy_*64_``
+    symbols; None otherwise (NumPy built against another BLAS)."""
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or spec.origin is None:
+        return None
+    for path in sorted((Path(spec.origin).parent.parent / "numpy.libs").glob(
+            "libscipy_openblas64_*.so*")):
+        library = ctypes.CDLL(str(path))
+        if all(hasattr(library, f"scipy_{n}_64_") for n in ("sgemm", "dgemm")):
+            return library
+    return None
+
+
+def ilp64() -> bool:
+    """Does this process call BLAS with 64-bit ints (NumPy's OpenBLAS)?"""
+    return numpy_openblas() is not None
 
 
 @functools.cache
@@ -65,6 +92,15 @@ def _blas(name: str) -> Callable[[], int]:
     return resolve
 
 
+def _blas64(name: str) -> Callable[[], int]:
+    def resolve() -> int:
+        library = numpy_openblas()
+        if library is None:
+            raise RuntimeError(f"{name}64 needs NumPy's bundled OpenBLAS, not found")
+        return ctypes.cast(getattr(library, f"scipy_{name}_64_"), ctypes.c_void_p).value
+    return resolve
+
+
 def _libc(name: str) -> Callable[[], int]:
     def resolve() -> int:
         return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
@@ -78,6 +114,8 @@ RESOLVERS: dict[str, Callable[[], int]] = {
     "dgemm": _blas("dgemm"),
     "pthread_create": _libc("pthread_create"),
     "pthread_join": _libc("pthread_join"),
+    "sgemm64": _blas64("sgemm"),
+    "dgemm64": _blas64("dgemm"),
 }
 NAMES: tuple[str, ...] = tuple(RESOLVERS)
 

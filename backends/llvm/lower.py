@@ -111,9 +111,11 @@ class Lowered:
 class Context:
     """Lowering state of one entry function; rules use ``builder``, ``dim``, ``kernel``."""
 
-    def __init__(self, module: ir.Module, layout: Layout) -> None:
+    def __init__(self, module: ir.Module, layout: Layout, blas_ilp64: bool = False) -> None:
         self.module = module
         self.layout = layout
+        #: call BLAS with 64-bit ints (``sgemm64``: NumPy's OpenBLAS), else 32-bit ones
+        self.blas_ilp64 = blas_ilp64
         fn_type = ir.FunctionType(I32, [PTR, PTR, PTR])
         self.function = ir.Function(module, fn_type, ENTRY)
         self.slots_arg, self.dims_arg, self.fns_arg = self.function.args
@@ -256,14 +258,16 @@ def _ident(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", text)[:40] or "v"
 
 
-def lower(graph: Graph, name: str = "graphc") -> Lowered:
-    """Lower ``graph`` (optimized or not) into an IR module with one entry point."""
+def lower(graph: Graph, name: str = "graphc", blas_ilp64: bool | None = None) -> Lowered:
+    """Lower ``graph`` (optimized or not) into an IR module with one entry point; BLAS is
+    called with 64-bit ints when ``blas_ilp64`` (default: ``externs.ilp64()``, as this
+    process resolves BLAS), else with 32-bit ones (an exported library's BLAS)."""
     load_all()
     memory = plan_memory(graph)
     order = memory.order
     module = target.new_module(name)
     layout = Layout()
-    ctx = Context(module, layout)
+    ctx = Context(module, layout, externs.ilp64() if blas_ilp64 is None else blas_ilp64)
 
     for i in graph.inputs:
         layout.inputs.append(Buffer(i.shape, i.dtype))

@@ -371,7 +371,7 @@ def _conv_gemm(ctx, node, out: View, inputs: list[View], win: Window, groups: in
                 b = _shift(kb, columns, kb.mul(g, I64(depth * win.pixels)), dtype)
                 c = _shift(kb, result, kb.mul(g, I64(per_group * win.pixels)), dtype)
                 gemm(kb, scalars[0], dtype, False, False, I64(per_group), p, I64(depth), 1.0,
-                     a, I64(depth), b, p, 0.0, c, p)
+                     a, I64(depth), b, p, 0.0, c, p, ilp64=ctx.blas_ilp64)
 
     ctx.kernel("conv2d_gemm", views, emit, scalars=[blas_pointer(ctx, dtype)])
 

@@ -12,8 +12,9 @@ column-major order with leading dimension ld. So the row-major C = op(A)·op(B) 
 column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: call ``?gemm(tb, ta, n, m, k, alpha, B, ldb, A, lda,
 beta, C, ldc)`` with the operands swapped and the same transpose flags.
 
-float32 and float64 call SciPy's ``sgemm``/``dgemm`` (their addresses come through the
-entry's ``fns`` argument: ``blas_pointer``); other dtypes (integers, bool, float16) run
+float32 and float64 call BLAS ``sgemm``/``dgemm`` (their addresses come through the
+entry's ``fns`` argument: ``blas_pointer``; with 64-bit ints when ``ctx.blas_ilp64``, see
+``externs``); other dtypes (integers, bool, float16) run
 a loop product with NumPy's results: integers wrap, bool is or-of-ands, float16
 accumulates each dot product in float32 as NumPy does.
 """
@@ -30,7 +31,7 @@ from graphc.backends.llvm.rules import rule
 
 #: the BLAS product of each dtype that has one (``externs.NAMES``)
 BLAS_GEMM = {"float32": "sgemm", "float64": "dgemm"}
-_INT32_MAX = 2**31 - 1  # BLAS takes 32-bit ints (LP64)
+_INT32_MAX = 2**31 - 1  # LP64 BLAS takes 32-bit ints
 _GEMM_TYPE = ir.FunctionType(ir.VoidType(), [PTR] * 13)
 
 
@@ -39,13 +40,13 @@ def blas_pointer(ctx, dtype: str) -> ir.Value | None:
     (pass it into a kernel as a scalar: ``ctx.kernel(..., scalars=[ptr])``), or ``None``
     for a dtype without BLAS (``gemm`` then runs its loop product)."""
     name = BLAS_GEMM.get(dtype)
-    return None if name is None else ctx.extern(name)
+    return None if name is None else ctx.extern(name + "64" * ctx.blas_ilp64)
 
 
 def gemm(b: ir.IRBuilder, fn_ptr: ir.Value | None, dtype: str, trans_a: bool, trans_b: bool,
          m: ir.Value, n: ir.Value, k: ir.Value, alpha: float,
          a_ptr: ir.Value, lda: ir.Value, b_ptr: ir.Value, ldb: ir.Value,
-         beta: float, c_ptr: ir.Value, ldc: ir.Value) -> None:
+         beta: float, c_ptr: ir.Value, ldc: ir.Value, ilp64: bool = False) -> None:
     """Emit the row-major ``C = alpha·op(A)·op(B) + beta·C`` at ``b``'s position.
 
     Parameters
@@ -61,9 +62,10 @@ def gemm(b: ir.IRBuilder, fn_ptr: ir.Value | None, dtype: str, trans_a: bool, tr
         changes nothing that is read: it only matters when a matrix has at most one row
         or no elements.
     alpha, beta : Python numbers. With ``beta == 0`` C is write-only (may hold garbage).
+    ilp64 : ``fn_ptr`` takes 64-bit ints (``ctx.blas_ilp64``), else 32-bit ones.
 
     Empty products are safe: nothing is called when m or n is 0, and k == 0 gives
-    ``beta·C``. Sizes beyond BLAS's 32-bit ints take the loop product.
+    ``beta·C``. Sizes beyond 32-bit ints take the loop product with an LP64 BLAS.
     """
     if fn_ptr is None:
         _loop_gemm(b, dtype, trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr, ldb,
@@ -74,11 +76,15 @@ def gemm(b: ir.IRBuilder, fn_ptr: ir.Value | None, dtype: str, trans_a: bool, tr
     ldc = _max(b, ldc, n)
     nonempty = b.and_(b.icmp_signed(">", m, I64(0)), b.icmp_signed(">", n, I64(0)))
     with b.if_then(nonempty):
+        if ilp64:
+            _call_blas(b, fn_ptr, dtype, trans_a, trans_b, m, n, k, alpha, a_ptr, lda,
+                       b_ptr, ldb, beta, c_ptr, ldc, I64)
+            return
         fits = _all_fit_int32(b, [m, n, k, lda, ldb, ldc])
         with b.if_else(fits, likely=True) as (blas, loop):
             with blas:
                 _call_blas(b, fn_ptr, dtype, trans_a, trans_b, m, n, k, alpha, a_ptr, lda,
-                           b_ptr, ldb, beta, c_ptr, ldc)
+                           b_ptr, ldb, beta, c_ptr, ldc, I32)
             with loop:
                 _loop_gemm(b, dtype, trans_a, trans_b, m, n, k, alpha, a_ptr, lda, b_ptr,
                            ldb, beta, c_ptr, ldc)
@@ -114,13 +120,15 @@ def _by_pointer(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
 
 
 def _call_blas(b: ir.IRBuilder, fn_ptr: ir.Value, dtype: str, trans_a: bool, trans_b: bool,
-               m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc) -> None:
-    """The column-major call Cᵀ = op(B)ᵀ·op(A)ᵀ (see the module docstring)."""
+               m, n, k, alpha, a_ptr, lda, b_ptr, ldb, beta, c_ptr, ldc,
+               int_type: ir.IntType) -> None:
+    """The column-major call Cᵀ = op(B)ᵀ·op(A)ᵀ (see the module docstring), sizes passed
+    as ``int_type`` (i32 for LP64 BLAS, i64 for ILP64)."""
     def flag(trans: bool) -> ir.Value:
         return _by_pointer(b, I8(ord("T" if trans else "N")))
 
-    def int32(v: ir.Value) -> ir.Value:
-        return _by_pointer(b, b.trunc(v, I32))
+    def int32(v: ir.Value) -> ir.Value:  # a BLAS integer
+        return _by_pointer(b, v if int_type.width == 64 else b.trunc(v, int_type))
 
     def number(v: float) -> ir.Value:
         return _by_pointer(b, dtypes.constant(dtype, v))
@@ -265,13 +273,13 @@ def matmul_views(ctx, name: str, c: View, a: View, b: View, trans_a: bool, trans
         if merge_rows:
             rows = loops.product(kb, [*cv.shape[:-2], m])
             gemm(kb, ptr, cv.dtype, trans_a, trans_b, rows, n, k, 1.0, av.ptr, lda, bv.ptr,
-                 ldb, 0.0, cv.ptr, ldc)
+                 ldb, 0.0, cv.ptr, ldc, ilp64=ctx.blas_ilp64)
             return
         with loops.loop_nest(kb, cv.shape[:-2], name="batch") as index:
             at = [*index, I64(0), I64(0)]
             gemm(kb, ptr, cv.dtype, trans_a, trans_b, m, n, k, 1.0,
                  av.pointer(kb, av.offset(kb, at)), lda, bv.pointer(kb, bv.offset(kb, at)),
-                 ldb, 0.0, cv.pointer(kb, cv.offset(kb, at)), ldc)
+                 ldb, 0.0, cv.pointer(kb, cv.offset(kb, at)), ldc, ilp64=ctx.blas_ilp64)
 
     ctx.kernel(name, [c, a, b], emit, scalars=[fn] if fn is not None else [])
 

@@ -242,13 +242,14 @@ def test_gradient_through_einsum() -> None:
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
 
 
-def test_blas_comes_from_scipys_bundled_openblas_without_importing_scipy(tmp_path):
-    """A matmul graph finds sgemm in the OpenBLAS SciPy's wheel bundles, so compiling and
-    running it never imports SciPy (~0.4 s); the answer is NumPy's."""
+def test_blas_is_found_without_importing_scipy(tmp_path):
+    """A matmul graph finds sgemm in NumPy's own OpenBLAS (or the one SciPy's wheel
+    bundles), so compiling and running it never imports SciPy (~0.4 s); the answer is
+    NumPy's."""
     from graphc.backends.llvm import externs
 
-    if externs.bundled_openblas() is None:
-        pytest.skip("this SciPy has no bundled OpenBLAS: BLAS comes from cython_blas")
+    if externs.numpy_openblas() is None and externs.bundled_openblas() is None:
+        pytest.skip("no bundled OpenBLAS here: BLAS comes from cython_blas")
     code = (
         "import sys, numpy as np, graphc as gx\n"
         "a = gx.input('a', (3, 4), 'float32'); b = gx.input('b', (4, 2), 'float64')\n"
@@ -261,3 +262,28 @@ def test_blas_comes_from_scipys_bundled_openblas_without_importing_scipy(tmp_pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False"]
+
+
+@pytest.mark.parametrize("ilp64", [True, False])
+def test_both_blas_integer_widths_give_numpys_products(ilp64):
+    """BLAS with 64-bit ints (NumPy's OpenBLAS, shared with NumPy) and with 32-bit ints
+    (SciPy's, and what exported libraries link): the same products, batched, transposed
+    and in both float types."""
+    from graphc.backends.llvm import externs
+    from graphc.backends.llvm.compiled import LlvmCompiled
+    from graphc.backends.llvm.lower import lower
+
+    if ilp64 and not externs.ilp64():
+        pytest.skip("NumPy here has no bundled ILP64 OpenBLAS")
+    a = gx.input("a", (2, 5, 3), "float32")
+    b = gx.input("b", (4, 3), "float32")
+    c = gx.input("c", (3, 6), "float64")
+    graph = gx.Graph.build([a, b, c], [a @ b.T, c.T @ c])
+    lowered = lower(graph, blas_ilp64=ilp64)
+    assert set(lowered.layout.externs) == ({"sgemm64", "dgemm64"} if ilp64
+                                          else {"sgemm", "dgemm"})
+    fn = LlvmCompiled(graph, lowered)
+    x, y, z = _array((2, 5, 3), "float32"), _array((4, 3), "float32"), _array((3, 6), "float64")
+    got = fn(x, y, z)
+    np.testing.assert_allclose(got[0], x @ y.T, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[1], z.T @ z, rtol=1e-12)
