@@ -60,7 +60,7 @@ def test_value_is_the_activation_op_on_the_affine_map(name, params):
     if default_backend() == "numpy":  # in place or not: NumPy's arithmetic
         np.testing.assert_array_equal(got, expected)
     else:  # the llvm backend's vector math is within a few ulps of NumPy's
-        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-300)
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-15)
     assert got.shape == (4, 5) and got.dtype == np.float64
 
 
