@@ -46,15 +46,20 @@ def capsule_address(capsule: object) -> int:
     return address
 
 
+def _wheel_libraries(package: str, pattern: str) -> list[Path]:
+    """The shared libraries matching ``pattern`` that ``package``'s wheel bundles (in
+    ``site-packages/<package>.libs``), found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return []
+    return sorted((Path(spec.origin).parent.parent / f"{package}.libs").glob(pattern))
+
+
 @functools.cache
 def numpy_openblas() -> ctypes.CDLL | None:
     """NumPy's own OpenBLAS (ILP64), when its wheel bundles one with the ``scipy_*64_``
     symbols; None otherwise (NumPy built against another BLAS)."""
-    spec = importlib.util.find_spec("numpy")
-    if spec is None or spec.origin is None:
-        return None
-    for path in sorted((Path(spec.origin).parent.parent / "numpy.libs").glob(
-            "libscipy_openblas64_*.so*")):
+    for path in _wheel_libraries("numpy", "libscipy_openblas64_*.so*"):
         library = ctypes.CDLL(str(path))
         if all(hasattr(library, f"scipy_{n}_64_") for n in ("sgemm", "dgemm")):
             return library
@@ -70,11 +75,7 @@ def ilp64() -> bool:
 def bundled_openblas() -> ctypes.CDLL | None:
     """The OpenBLAS in SciPy's wheel (``site-packages/scipy.libs``), opened without
     importing SciPy; None where SciPy was built against another BLAS."""
-    spec = importlib.util.find_spec("scipy")
-    if spec is None or spec.origin is None:
-        return None
-    for path in sorted((Path(spec.origin).parent.parent / "scipy.libs").glob(
-            "libscipy_openblas*.so*")):
+    for path in _wheel_libraries("scipy", "libscipy_openblas*.so*"):
         if "64_" not in path.name:  # the LP64 build (32-bit ints), as cython_blas uses
             return ctypes.CDLL(str(path))
     return None

@@ -127,14 +127,14 @@ def _call_blas(b: ir.IRBuilder, fn_ptr: ir.Value, dtype: str, trans_a: bool, tra
     def flag(trans: bool) -> ir.Value:
         return _by_pointer(b, I8(ord("T" if trans else "N")))
 
-    def int32(v: ir.Value) -> ir.Value:  # a BLAS integer
+    def integer(v: ir.Value) -> ir.Value:
         return _by_pointer(b, v if int_type.width == 64 else b.trunc(v, int_type))
 
     def number(v: float) -> ir.Value:
         return _by_pointer(b, dtypes.constant(dtype, v))
 
-    args = [flag(trans_b), flag(trans_a), int32(n), int32(m), int32(k), number(alpha),
-            b_ptr, int32(ldb), a_ptr, int32(lda), number(beta), c_ptr, int32(ldc)]
+    args = [flag(trans_b), flag(trans_a), integer(n), integer(m), integer(k), number(alpha),
+            b_ptr, integer(ldb), a_ptr, integer(lda), number(beta), c_ptr, integer(ldc)]
     b.call(Callee(fn_ptr, _GEMM_TYPE), args)
 
 
