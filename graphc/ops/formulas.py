@@ -50,6 +50,10 @@ def _trunc(z: sp.Expr) -> sp.Expr:
     return sp.Piecewise((-sp.floor(-z), z < 0), (sp.floor(z), True))
 
 
+def _logistic(z: sp.Expr) -> sp.Expr:
+    return 1 / (1 + sp.exp(-z))
+
+
 class Sigmoid(sp.Function):
     """The logistic σ(z) = 1/(1 + e^(−z)) as one primitive, so a backend may compute it
     in a single step (the LLVM backend's vector σ is far cheaper than exp, add and a
@@ -58,16 +62,16 @@ class Sigmoid(sp.Function):
     @classmethod
     def eval(cls, a):  # noqa: ANN001, ANN206 - sympy's protocol
         if a.is_Number:
-            return 1 / (1 + sp.exp(-a))
+            return _logistic(a)
 
     def fdiff(self, argindex: int = 1) -> sp.Expr:
         return self * (1 - self)
 
     def _eval_rewrite_as_exp(self, a, **kwargs):  # noqa: ANN001, ANN003, ANN202
-        return 1 / (1 + sp.exp(-a))
+        return _logistic(a)
 
     def _eval_evalf(self, prec):  # noqa: ANN001, ANN202
-        return (1 / (1 + sp.exp(-self.args[0])))._eval_evalf(prec)
+        return _logistic(self.args[0])._eval_evalf(prec)
 
 
 class RoundEven(sp.Function):
