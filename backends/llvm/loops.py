@@ -104,9 +104,11 @@ def contiguous(b: ir.IRBuilder, ptr: ir.Value, shape: Sequence[ir.Value], dtype:
 
 @contextlib.contextmanager
 def for_range(b: ir.IRBuilder, stop: ir.Value, start: ir.Value | None = None,
-              step: ir.Value | None = None, name: str = "i") -> Iterator[ir.Value]:
+              step: ir.Value | None = None, name: str = "i",
+              interleave: int = 0) -> Iterator[ir.Value]:
     """``for i in range(start, stop, step)`` (step > 0); yields ``i`` with the builder
-    positioned in the loop body."""
+    positioned in the loop body. ``interleave`` > 0 fixes the vectorized loop's interleave
+    count (``loop_hints``) instead of leaving it to LLVM's cost model."""
     start = I64(0) if start is None else start
     step = I64(1) if step is None else step
     fn = b.function
@@ -120,8 +122,21 @@ def for_range(b: ir.IRBuilder, stop: ir.Value, start: ir.Value | None = None,
     yield i
     nxt = b.add(i, step, flags=["nsw"])
     i.add_incoming(nxt, b.block)
-    b.cbranch(b.icmp_signed("<", nxt, stop), body, done)
+    latch = b.cbranch(b.icmp_signed("<", nxt, stop), body, done)
+    if interleave:
+        latch.set_metadata("llvm.loop", loop_hints(b.module, interleave))
     b.position_at_end(done)
+
+
+def loop_hints(module: ir.Module, interleave: int) -> ir.MDValue:
+    """``!llvm.loop`` metadata asking the loop vectorizer to run ``interleave`` vector
+    iterations side by side. The node names itself as LLVM requires, and a unique string
+    keeps llvmlite from sharing it between loops."""
+    inner = module.add_metadata([ir.MetaDataString(module, "llvm.loop.interleave.count"),
+                                 ir.Constant(ir.IntType(32), interleave)])
+    loop = module.add_metadata([f"graphc.loop.{len(module.metadata)}", inner])
+    loop.operands = (loop, inner)
+    return loop
 
 
 @contextlib.contextmanager
