@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from graphc.backends.llvm.lower import Buffer, Layout
+from graphc.backends.llvm.abi import Buffer, Layout
 from graphc.graph import Graph
 from graphc.ops.leaves import Literal
 from graphc.tensor import Tensor
@@ -80,9 +80,10 @@ def read(name: str) -> bytes | None:
     return unpack(data)
 
 
-def write(name: str, payload: bytes) -> None:
-    """Store ``payload`` as entry ``name``, atomically (a no-op when disabled)."""
-    where = directory()
+def write(name: str, payload: bytes, where: Path | None = None) -> None:
+    """Store ``payload`` as entry ``name``, atomically, in ``where`` (default: the cache
+    directory now; a no-op when disabled)."""
+    where = directory() if where is None else where
     if where is None:
         return
     try:
@@ -136,12 +137,16 @@ def graphc_version() -> str:
 
 @functools.cache
 def source_digest() -> str:
-    """The sha256 of graphc's and this backend's Python source (read once per process)."""
+    """A digest of graphc's and this backend's Python source files: their paths, sizes and
+    modification times, as CPython validates its bytecode caches. Editing or reinstalling
+    any file changes it; reading the files would cost a warm start ~10 ms."""
     import graphc
 
     roots = (Path(graphc.__file__).parent, Path(__file__).parent)
     files = sorted({p for root in roots for p in root.rglob("*.py")})
-    return _digest(p.read_bytes() for p in files)
+    stats = (p.stat() for p in files)
+    return _digest(f"{p}|{st.st_size}|{st.st_mtime_ns}"
+                   for p, st in zip(files, stats, strict=True))
 
 
 def layout_json(layout: Layout) -> dict[str, Any]:
@@ -188,10 +193,10 @@ def nodes_of(graph: Graph) -> list[Tensor]:
 def settings() -> str:
     """What lowering reads besides the graph: the thread count loops are split across, and
     the integer width of the BLAS this process calls."""
-    from graphc.backends.llvm import externs, parallel
+    from graphc.backends.llvm import externs, host
 
     try:
-        return f"threads={parallel.num_threads()}|blas ilp64={externs.ilp64()}"
+        return f"threads={host.num_threads()}|blas ilp64={externs.ilp64()}"
     except ValueError as e:  # a bad GRAPHC_NUM_THREADS: lowering will say so
         raise Uncacheable(str(e)) from None
 

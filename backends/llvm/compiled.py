@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import llvmlite.binding as llvm
 import numpy as np
 
-from graphc.backends.llvm import cache, debug, target
-from graphc.backends.llvm import lower as lowering
+from graphc.backends.llvm import abi, cache, debug, host, library
 from graphc.backends.llvm.runtime import FALLBACK, Runtime
 from graphc.compiled import Compiled
 from graphc.graph import Graph
 from graphc.ops.leaves import constant_value
 from graphc.tensor import Tensor
+
+if TYPE_CHECKING:  # lowering and LLVM load only when something is compiled
+    import llvmlite.binding as llvm
+
+    from graphc.backends.llvm import lowering, target
+
+    Loaded = target.LoadedObject | library.Library
 
 
 class LlvmCompiled(Compiled):
@@ -40,11 +45,12 @@ class LlvmCompiled(Compiled):
         self._optimized_ref: llvm.ModuleRef | None = None
         ir_text = str(lowered.module)
         self._ir_text: str | None = ir_text
-        self.cache_key = cache.object_key(ir_text, lowered.layout, target.host_key())
-        obj = cache.read(self.cache_key + ".o")
-        loaded = _load(obj) if obj is not None else None
+        self.cache_key = cache.object_key(ir_text, lowered.layout, host.host_key())
+        loaded = _load_cached(self.cache_key)
         hit = loaded is not None
         if loaded is None:  # absent, corrupt, or not loadable: compile and (over)write
+            from graphc.backends.llvm import target
+
             obj = target.emit_object(self._optimized.clone())  # codegen changes the module
             cache.write(self.cache_key + ".o", obj)
             loaded = target.LoadedObject(obj)
@@ -66,7 +72,6 @@ class LlvmCompiled(Compiled):
             return None
         try:
             entry = json.loads(payload)
-            obj = cache.read(entry["object"] + ".o")
             nodes = cache.nodes_of(graph)
             order = [nodes[k] for k in entry["order"]]
             constants = [np.ascontiguousarray(constant_value(nodes[k]))
@@ -75,7 +80,7 @@ class LlvmCompiled(Compiled):
             failures = {int(k): v for k, v in entry["failures"].items()}
         except (ValueError, KeyError, IndexError, TypeError):  # a stale or foreign entry
             return None
-        loaded = _load(obj) if obj is not None else None
+        loaded = _load_cached(entry["object"])
         if loaded is None:
             return None
         self = cls.__new__(cls)
@@ -86,13 +91,13 @@ class LlvmCompiled(Compiled):
         self._finish(graph, loaded, layout, order, failures, entry["kernels"], True, started)
         return self
 
-    def _finish(self, graph: Graph, loaded: target.LoadedObject, layout: lowering.Layout,
+    def _finish(self, graph: Graph, loaded: Loaded, layout: abi.Layout,
                 nodes: list[Tensor], failures: dict[int, str], kernels: list[str],
                 hit: bool, started: float) -> None:
-        call_address = (loaded.address(lowering.CALL_ENTRY)
-                        if lowering.vectorcall_eligible(layout) else 0)
-        self.runtime = Runtime(loaded.address(lowering.ENTRY), layout, nodes, failures, loaded,
-                               objects_address=loaded.address(lowering.FAST_ENTRY),
+        call_address = (loaded.address(abi.CALL_ENTRY)
+                        if abi.vectorcall_eligible(layout) else 0)
+        self.runtime = Runtime(loaded.address(abi.ENTRY), layout, nodes, failures, loaded,
+                               objects_address=loaded.address(abi.FAST_ENTRY),
                                call_address=call_address)
         super().__init__(graph, self._execute, backend="llvm")
         #: the schedule (the nodes in execution order) and the kernel functions
@@ -107,7 +112,7 @@ class LlvmCompiled(Compiled):
     def lowered(self) -> lowering.Lowered:
         """The lowered module and layout (lowered again after a cache hit)."""
         if self._lowered is None:
-            self._lowered = lowering.lower(self.graph)
+            self._lowered = _lowering().lower(self.graph)
         return self._lowered
 
     @property
@@ -120,6 +125,8 @@ class LlvmCompiled(Compiled):
     def _optimized(self) -> llvm.ModuleRef:
         """The optimized module (never given to codegen, which would change it)."""
         if self._optimized_ref is None:
+            from graphc.backends.llvm import target
+
             self._optimized_ref = target.optimize(self._unoptimized_ir)
         return self._optimized_ref
 
@@ -141,6 +148,8 @@ class LlvmCompiled(Compiled):
     @property
     def asm(self) -> str:
         """The host assembly."""
+        from graphc.backends.llvm import target
+
         return target.emit_assembly(self._optimized.clone())
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -168,13 +177,24 @@ class LlvmCompiled(Compiled):
         return self.runtime.run(args, params, dims)
 
 
-def _load(obj: bytes) -> target.LoadedObject | None:
-    """A cached object loaded, or None if it does not load or lacks the entry point."""
+def _load_cached(object_key: str) -> Loaded | None:
+    """The cached code of ``object_key``: its shared library (no LLVM needed), else its
+    object, which is then linked into a library for the processes after this one; None
+    when neither is there or loads."""
+    loaded = library.load(object_key)
+    if loaded is not None:
+        return loaded
+    obj = cache.read(object_key + ".o")
+    if obj is None:
+        return None
+    from graphc.backends.llvm import target
+
     try:
         loaded = target.LoadedObject(obj)
-        loaded.address(lowering.ENTRY)
+        loaded.address(abi.ENTRY)
     except (RuntimeError, KeyError, OSError):  # passed its checksum, not the loader
         return None
+    library.link_later(object_key, obj)
     return loaded
 
 
@@ -202,11 +222,18 @@ def lower(graph: Graph) -> LlvmCompiled:
     """Compile ``graph`` to native code, or load it from the disk cache."""
     started = time.perf_counter()
     try:
-        graph_key = cache.graph_key(graph, target.host_key())
+        graph_key = cache.graph_key(graph, host.host_key())
     except cache.Uncacheable:
         graph_key = None
     if graph_key is not None and cache.directory() is not None:
         fn = LlvmCompiled.from_cache(graph, graph_key, started=started)
         if fn is not None:
             return fn
-    return LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)
+    return LlvmCompiled(graph, _lowering().lower(graph), started=started, graph_key=graph_key)
+
+
+def _lowering() -> Any:
+    """The ``lowering`` module, imported on the first compilation (it loads llvmlite)."""
+    from graphc.backends.llvm import lowering
+
+    return lowering

@@ -19,7 +19,7 @@ from graphc.types import format_shape
 
 if TYPE_CHECKING:
     from graphc.backends.llvm.compiled import LlvmCompiled
-    from graphc.backends.llvm.lower import Lowered
+    from graphc.backends.llvm.lowering import Lowered
 
 ENV = "GRAPHC_DEBUG"
 LEAVES = ("input", "param", "constant")

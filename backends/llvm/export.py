@@ -52,8 +52,8 @@ import numpy as np
 from graphc.backends.llvm import dims as dim_rules
 from graphc.backends.llvm import externs, target
 from graphc.backends.llvm.dtypes import I8, I32, I64, PTR
-from graphc.backends.llvm.lower import ENTRY, Buffer, Layout, Lowered
-from graphc.backends.llvm.lower import lower as lower_graph
+from graphc.backends.llvm.lowering import ENTRY, Buffer, Layout, Lowered
+from graphc.backends.llvm.lowering import lower as lower_graph
 from graphc.backends.llvm.runtime import ALIGN, arena_layout
 from graphc.errors import CompileError
 from graphc.graph import Graph

@@ -29,8 +29,10 @@ import functools
 import importlib.util
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import llvmlite.ir as ir
+if TYPE_CHECKING:  # the runtime resolves addresses without loading llvmlite
+    import llvmlite.ir as ir
 
 
 def capsule_address(capsule: object) -> int:

@@ -13,11 +13,10 @@ read when compiling; it is part of the IR, hence of the cache key.
 
 from __future__ import annotations
 
-import os
-
 import llvmlite.ir as ir
 
 from graphc.backends.llvm.dtypes import I32, I64, PTR
+from graphc.backends.llvm.host import num_threads
 
 #: elements per thread below which a loop is not split. Starting a thread costs ≈ 15 µs,
 #: and right after a GEMM OpenBLAS's own threads still spin on the other core: with 2^16 an
@@ -28,20 +27,6 @@ _ALIGN = 64  # pieces start on multiples of 64 elements, so vector loops stay al
 
 _CREATE = ir.FunctionType(I32, [PTR, PTR, PTR, PTR])
 _JOIN = ir.FunctionType(I32, [I64, PTR])
-
-
-def num_threads() -> int:
-    """Threads a large loop is split across (``GRAPHC_NUM_THREADS``, default the CPUs
-    available to this process)."""
-    value = os.environ.get("GRAPHC_NUM_THREADS")
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise ValueError(f"GRAPHC_NUM_THREADS must be a positive integer, got "
-                             f"{value!r}") from None
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
 
 
 def _worker(module: ir.Module, kernel: ir.Function) -> ir.Function:

@@ -21,7 +21,7 @@ import numpy as np
 
 from graphc.backends.llvm import dims as dim_rules
 from graphc.backends.llvm import externs
-from graphc.backends.llvm.lower import (
+from graphc.backends.llvm.abi import (
     ARGUMENTS_DIFFER,
     ARRAY_FIELDS,
     CALL_CONTEXT,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import graphc as gx
-from graphc.backends.llvm import cache, lower
+from graphc.backends.llvm import cache, host, library, lower, target
 from graphc.graph import Graph
 
 #: Compiled functions stay alive for the session: each JIT engine owns the target machine
@@ -62,7 +66,8 @@ def test_directory_follows_the_environment(monkeypatch, env, expected):
 def test_a_second_compile_loads_from_the_cache(cache_dir):
     cold = llvm_lower(_graph())
     assert not cold.cache_hit
-    assert sorted(p.suffix for p in cache_dir.iterdir()) == [".json", ".o"]
+    entries = [p for p in cache_dir.iterdir() if not p.name.startswith("host-")]
+    assert sorted(p.suffix for p in entries) == [".json", ".o"]
     warm = llvm_lower(_graph())
     assert warm.cache_hit and warm._lowered is None  # the index entry skipped lowering
     for fn in (cold, warm):
@@ -177,3 +182,100 @@ def test_the_thread_count_is_part_of_the_graph_key(monkeypatch):
         monkeypatch.setenv("GRAPHC_NUM_THREADS", threads)
         keys.add(cache.graph_key(_graph(), "host"))
     assert len(keys) == 2
+
+
+# -- shared libraries: what later processes load without LLVM --------------------------------------
+
+def _library_of(fn) -> object:
+    """What holds the code of ``fn``: a ``LoadedObject`` or a ``library.Library``."""
+    return fn.runtime._keep_alive
+
+
+def test_the_second_load_links_a_library_the_third_loads(cache_dir):
+    cold = llvm_lower(_graph())
+    assert not list(cache_dir.glob("*.so"))  # compiled once: never linked
+    second = llvm_lower(_graph())
+    assert isinstance(_library_of(second), target.LoadedObject)
+    library.wait()
+    (so,) = cache_dir.glob("*.so")
+    assert so.name == f"{second.cache_key}.so"
+    assert (cache_dir / f"{second.cache_key}.so.sha256").exists()
+    third = llvm_lower(_graph())
+    assert third.cache_hit and isinstance(_library_of(third), library.Library)
+    for fn in (cold, second, third):
+        np.testing.assert_array_equal(fn(A), _reference(A))
+    with pytest.raises(gx.GraphcError, match="shape"):  # errors as from any other load
+        third(np.zeros((4, 2), np.float32))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "checksum"])
+def test_a_corrupt_library_falls_back_to_the_object_and_is_relinked(cache_dir, damage):
+    llvm_lower(_graph())
+    llvm_lower(_graph())
+    library.wait()
+    (so,) = cache_dir.glob("*.so")
+    data = bytearray(so.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+        so.write_bytes(bytes(data))
+    elif damage == "truncate":
+        so.write_bytes(bytes(data[:100]))
+    else:
+        (cache_dir / f"{so.name}.sha256").write_bytes(b"not a checksum")
+    fn = llvm_lower(_graph())
+    assert isinstance(_library_of(fn), target.LoadedObject)
+    np.testing.assert_array_equal(fn(A), _reference(A))
+    library.wait()
+    assert isinstance(_library_of(llvm_lower(_graph())), library.Library)
+
+
+def test_without_a_c_compiler_the_object_is_loaded_every_time(cache_dir, monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler-graphc")
+    for _ in range(3):
+        fn = llvm_lower(_graph())
+        library.wait()
+        assert isinstance(_library_of(fn), target.LoadedObject)
+        np.testing.assert_array_equal(fn(A), _reference(A))
+    assert not list(cache_dir.glob("*.so"))
+
+
+def test_a_process_running_cached_code_never_loads_llvm(cache_dir):
+    host.host_key.cache_clear()  # asked of LLVM here once, then remembered in cache_dir
+    llvm_lower(_graph())
+    llvm_lower(_graph())
+    library.wait()
+    program = textwrap.dedent("""
+        import sys
+        import numpy as np
+        import graphc as gx
+        from graphc.backends.llvm import lower
+        from graphc.graph import Graph
+        x = gx.input("x", ("n", 3))
+        offset = gx.constant(np.array((1.0, -1.0, 0.5), "float32"))
+        y = gx.maximum(x * 2.0 + offset, 0.0).sum(axis=1)
+        fn = lower(Graph.build([x], [y]))
+        a = np.arange(12, dtype=np.float32).reshape(4, 3) / 4 - 1
+        print(fn.cache_hit, "llvmlite.binding" in sys.modules, "llvmlite.ir" in sys.modules,
+              *fn(a).tolist())
+        """)
+    env = {**os.environ, "GRAPHC_CACHE_DIR": str(cache_dir)}
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
+                          text=True, check=True)
+    hit, binding, ir, *values = done.stdout.split()
+    assert (hit, binding, ir) == ("True", "False", "False"), done.stdout
+    np.testing.assert_array_equal(np.array(values, np.float32), _reference(A))
+
+
+def test_the_host_key_is_asked_of_llvm_once_per_machine(cache_dir):
+    if host.cpu_description() is None:
+        pytest.skip("no /proc/cpuinfo: the key is always asked of LLVM")
+    host.host_key.cache_clear()
+    try:
+        assert host.host_key() == target.host_key()
+        (memo,) = cache_dir.glob("host-*.txt")
+        assert cache.unpack(memo.read_bytes()).decode() == target.host_key()
+        memo.write_bytes(cache.pack(b"remembered"))
+        host.host_key.cache_clear()
+        assert host.host_key() == "remembered"  # read back, LLVM not asked
+    finally:
+        host.host_key.cache_clear()

@@ -271,7 +271,7 @@ def test_both_blas_integer_widths_give_numpys_products(ilp64):
     and in both float types."""
     from graphc.backends.llvm import externs
     from graphc.backends.llvm.compiled import LlvmCompiled
-    from graphc.backends.llvm.lower import lower
+    from graphc.backends.llvm.lowering import lower
 
     if ilp64 and not externs.ilp64():
         pytest.skip("NumPy here has no bundled ILP64 OpenBLAS")
