@@ -513,7 +513,7 @@ def bench_first_result(repeats: int) -> None:
     for label, seconds in runs.items():
         first = statistics.median(seconds)
         base = statistics.median(baselines[label.split(",")[0]])
-        print(f"  {label:<36} {first:>13.2f} {base:>17.2f} {first - base:>13.2f}")
+        print(f"  {label:<36} {first:>13.3f} {base:>17.3f} {first - base:>13.3f}")
     for line in failed + unavailable():
         print(f"  {line}")
 
