@@ -112,7 +112,9 @@ class LlvmCompiled(Compiled):
     def lowered(self) -> lowering.Lowered:
         """The lowered module and layout (lowered again after a cache hit)."""
         if self._lowered is None:
-            self._lowered = _lowering().lower(self.graph)
+            from graphc.backends.llvm import lowering
+
+            self._lowered = lowering.lower(self.graph)
         return self._lowered
 
     @property
@@ -229,11 +231,6 @@ def lower(graph: Graph) -> LlvmCompiled:
         fn = LlvmCompiled.from_cache(graph, graph_key, started=started)
         if fn is not None:
             return fn
-    return LlvmCompiled(graph, _lowering().lower(graph), started=started, graph_key=graph_key)
+    from graphc.backends.llvm import lowering  # loads llvmlite: only on a cache miss
 
-
-def _lowering() -> Any:
-    """The ``lowering`` module, imported on the first compilation (it loads llvmlite)."""
-    from graphc.backends.llvm import lowering
-
-    return lowering
+    return LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import ctypes.util
 import glob
 import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -50,7 +49,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from graphc.backends.llvm import dims as dim_rules
-from graphc.backends.llvm import externs, target
+from graphc.backends.llvm import externs, library, target
 from graphc.backends.llvm.dtypes import I8, I32, I64, PTR
 from graphc.backends.llvm.lowering import ENTRY, Buffer, Layout, Lowered
 from graphc.backends.llvm.lowering import lower as lower_graph
@@ -371,11 +370,10 @@ def _slice_length(b: ir.IRBuilder, n: ir.Value, start: int | None, stop: int | N
 
 def compiler() -> str:
     """The C compiler driver (``$CC``, else ``cc``), or an ``ExportError``."""
-    cc = os.environ.get("CC", "cc")
-    found = shutil.which(cc)
+    found = library.compiler()
     if found is None:
-        raise ExportError(f"export links with a C compiler, and {cc!r} is not on PATH; "
-                          "install one (gcc or clang) or set $CC")
+        raise ExportError(f"export links with a C compiler, and {os.environ.get('CC', 'cc')!r} "
+                          "is not on PATH; install one (gcc or clang) or set $CC")
     return found
 
 
