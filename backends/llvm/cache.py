@@ -5,9 +5,10 @@ Entries live in ``$GRAPHC_CACHE_DIR``, else ``$XDG_CACHE_HOME/graphc/llvm``, els
 ``~/.cache/graphc/llvm``; ``GRAPHC_CACHE=0`` turns the cache off. There are two kinds,
 each named by a sha256:
 
-- ``<object key>.o``, the object file, keyed by what the machine code depends on: the
-  unoptimized IR (it encodes the whole graph: ops, shapes, dtypes, slot order), the
-  layout that calls it, the host (CPU, features, llvmlite) and graphc's version.
+- ``<object key>.o``, the object files (``pack_objects``: a module compiled in parts has
+  one per part), keyed by what the machine code depends on: the unoptimized IR of the
+  parts (it encodes the whole graph: ops, shapes, dtypes, slot order), the layout that
+  calls it, the host (CPU, features, llvmlite) and graphc's version.
   Constant *values* are slots filled at run time, not part of the object: two graphs
   differing only in constant values share an object exactly when their IR is the same.
 - ``<graph key>.json``, an index entry, keyed by the graph itself (every node's op,
@@ -35,7 +36,7 @@ import os
 import struct
 import tempfile
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from graphc.tensor import Tensor
 MAGIC = b"GRAPHCO1"
 HEADER = struct.Struct("<8sQ32s")  # magic, payload length, sha256 of the payload
 #: what an object depends on beyond its IR: bump when the pass pipeline or an entry ABI changes
-FORMAT = "llvm-object-2|O3+loop-vectorize+slp"  # 2: the fast entry checks its inputs
+FORMAT = "llvm-object-3|O3+loop-vectorize+slp"  # 3: several objects per entry
 #: attributes that tell apart leaves built alike and mean nothing to the code
 IGNORED_ATTRS = ("uid",)
 
@@ -116,6 +117,34 @@ def unpack(data: bytes) -> bytes | None:
     if magic != MAGIC or length != len(payload) or hashlib.sha256(payload).digest() != digest:
         return None
     return payload
+
+
+_COUNT = struct.Struct("<I")
+_LENGTH = struct.Struct("<Q")
+
+
+def pack_objects(objects: Sequence[bytes]) -> bytes:
+    """Object files as one payload: their count, their lengths, then their bytes."""
+    head = _COUNT.pack(len(objects)) + b"".join(_LENGTH.pack(len(o)) for o in objects)
+    return head + b"".join(objects)
+
+
+def unpack_objects(payload: bytes) -> list[bytes] | None:
+    """The object files of a ``pack_objects`` payload, or None if it is not one."""
+    try:
+        (count,) = _COUNT.unpack_from(payload)
+        lengths = [_LENGTH.unpack_from(payload, _COUNT.size + _LENGTH.size * k)[0]
+                   for k in range(count)]
+    except struct.error:
+        return None
+    start = _COUNT.size + _LENGTH.size * count
+    if count == 0 or start + sum(lengths) != len(payload):
+        return None
+    objects = []
+    for length in lengths:
+        objects.append(payload[start:start + length])
+        start += length
+    return objects
 
 
 # -- keys -----------------------------------------------------------------------------------------

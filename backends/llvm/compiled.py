@@ -43,17 +43,20 @@ class LlvmCompiled(Compiled):
         started = time.perf_counter() if started is None else started
         self._lowered: lowering.Lowered | None = lowered
         self._optimized_ref: llvm.ModuleRef | None = None
-        ir_text = str(lowered.module)
-        self._ir_text: str | None = ir_text
-        self.cache_key = cache.object_key(ir_text, lowered.layout, host.host_key())
+        from graphc.backends.llvm import partition
+
+        # the parts' texts name the object: a part count of its own is other machine code
+        parts = partition.split(lowered.module, partition.part_count(lowered.module))
+        self._ir_text: str | None = parts[0] if len(parts) == 1 else None
+        self.cache_key = cache.object_key("\n".join(parts), lowered.layout, host.host_key())
         loaded = _load_cached(self.cache_key)
         hit = loaded is not None
         if loaded is None:  # absent, corrupt, or not loadable: compile and (over)write
             from graphc.backends.llvm import target
 
-            obj = target.emit_object(self._optimized.clone())  # codegen changes the module
-            cache.write(self.cache_key + ".o", obj)
-            loaded = target.LoadedObject(obj)
+            objects = target.compile_parts(parts)
+            cache.write(self.cache_key + ".o", cache.pack_objects(objects))
+            loaded = target.LoadedObject(objects)
         kernels = debug.kernels(lowered)
         if graph_key is not None:  # after the object: an index never names a missing one
             entry = _index_entry(graph, lowered, self.cache_key, kernels)
@@ -186,17 +189,18 @@ def _load_cached(object_key: str) -> Loaded | None:
     loaded = library.load(object_key)
     if loaded is not None:
         return loaded
-    obj = cache.read(object_key + ".o")
-    if obj is None:
+    payload = cache.read(object_key + ".o")
+    objects = None if payload is None else cache.unpack_objects(payload)
+    if objects is None:
         return None
     from graphc.backends.llvm import target
 
     try:
-        loaded = target.LoadedObject(obj)
+        loaded = target.LoadedObject(objects)
         loaded.address(abi.ENTRY)
     except (RuntimeError, KeyError, OSError):  # passed its checksum, not the loader
         return None
-    library.link_later(object_key, obj)
+    library.link_later(object_key, objects)
     return loaded
 
 

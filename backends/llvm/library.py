@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from graphc.backends.llvm import cache
@@ -74,13 +75,13 @@ def compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc"))
 
 
-def link_later(object_key: str, obj: bytes) -> None:
-    """Link ``obj`` into the cached library of ``object_key`` on a background thread
+def link_later(object_key: str, objects: Sequence[bytes]) -> None:
+    """Link ``objects`` into the cached library of ``object_key`` on a background thread
     (nothing when the cache is off or there is no C compiler)."""
     where, cc = cache.directory(), compiler()
     if where is None or cc is None:
         return
-    thread = threading.Thread(target=_link, args=(cc, where, object_key, obj),
+    thread = threading.Thread(target=_link, args=(cc, where, object_key, objects),
                               name=f"graphc link {object_key[:12]}")
     _LINKS.append(thread)
     thread.start()
@@ -92,17 +93,19 @@ def wait() -> None:
         _LINKS.pop().join()
 
 
-def _link(cc: str, where: Path, object_key: str, obj: bytes) -> None:
+def _link(cc: str, where: Path, object_key: str, objects: Sequence[bytes]) -> None:
     """``cc -shared`` in a scratch directory, then the library and its checksum moved in:
     readers see no library, or a whole one (which the checksum then vouches for)."""
     name, checksum = _names(object_key)
     with contextlib.suppress(OSError), tempfile.TemporaryDirectory(dir=where,
                                                                    prefix=".link-") as tmp:
-        source, built = Path(tmp) / "code.o", Path(tmp) / "code.so"
-        source.write_bytes(obj)
+        sources, built = [Path(tmp) / f"code{k}.o" for k in range(len(objects))], \
+            Path(tmp) / "code.so"
+        for source, obj in zip(sources, objects, strict=True):
+            source.write_bytes(obj)
         # no executable stack: LLVM's objects do not say, and some loaders refuse one
         done = subprocess.run([cc, "-shared", "-Wl,-z,noexecstack", "-o", str(built),
-                               str(source)], capture_output=True)
+                               *map(str, sources)], capture_output=True)
         if done.returncode:
             return
         digest = hashlib.sha256(built.read_bytes()).digest()

@@ -152,10 +152,15 @@ class Context:
         """
         if parallel is not None and can_fail:
             raise ValueError("a parallel kernel cannot fail")
+        from graphc.backends.llvm import parallel as threads
+
+        # a range known to run on one thread is a constant in the body, as static sizes are
+        bounds = [I64(0), parallel] if parallel is not None and threads.one_thread(parallel) else []
+        ranged = parallel is not None and not bounds
         arg_types: list[ir.Type] = []
         for v in views:
             arg_types += [PTR] + [I64] * (2 * v.ndim)
-        arg_types += [s.type for s in scalars] + [I64, I64] * (parallel is not None)
+        arg_types += [s.type for s in scalars] + [I64, I64] * ranged
         ret = I32 if can_fail else ir.VoidType()
         # an output written in place over an input must not be declared noalias
         noalias = noalias and len({id(v.ptr) for v in views}) == len(views)
@@ -178,7 +183,7 @@ class Context:
             shape = tuple(_static(v, next(args)) for v in v.shape)
             strides = tuple(_static(s, next(args)) for s in v.strides)
             local.append(View(ptr, shape, strides, v.dtype, v.contiguous))
-        local_scalars = list(args)
+        local_scalars = [*args, *bounds]
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         emit(b, local, local_scalars)
         if can_fail:
@@ -189,9 +194,7 @@ class Context:
         for v in views:
             call_args += [v.ptr, *v.shape, *v.strides]
         call_args += list(scalars)
-        if parallel is not None:
-            from graphc.backends.llvm import parallel as threads
-
+        if ranged:
             threads.call(self, fn, call_args, parallel)
             return
         result = self.builder.call(fn, call_args)

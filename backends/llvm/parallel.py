@@ -43,11 +43,17 @@ def _worker(module: ir.Module, kernel: ir.Function) -> ir.Function:
     return fn
 
 
+def one_thread(n: ir.Value) -> bool:
+    """Does a loop over ``[0, n)`` always run on one thread (one thread in all, or a size
+    known too small to split)?"""
+    return num_threads() == 1 or (isinstance(n, ir.Constant) and n.constant < 2 * MIN_PER_THREAD)
+
+
 def call(ctx, kernel: ir.Function, args: list[ir.Value], n: ir.Value) -> None:
     """Run ``kernel(*args, start, stop)`` over ``[0, n)``, split across threads when large."""
     b = ctx.builder
     threads = num_threads()
-    if threads == 1 or (isinstance(n, ir.Constant) and n.constant < 2 * MIN_PER_THREAD):
+    if one_thread(n):
         b.call(kernel, [*args, I64(0), n])
         return
     big = b.icmp_signed(">=", n, I64(2 * MIN_PER_THREAD))

@@ -2,14 +2,17 @@
 
 Code is generated for the CPU this process runs on (its name and feature flags,
 ``znver3 +avx2 +fma ...``), so the vectorizers use the widest vectors it has.
-Compiled code is an object file: the JIT loads it into an MCJIT engine, the disk
-cache stores it, and ``export`` links it into a shared library; one path for all three.
+Compiled code is one or more object files: the JIT loads them into an MCJIT engine, the
+disk cache stores them, and a library is linked from them; one path for all three.
+A module cut into parts (``partition``) is compiled on one thread per part.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import threading
+from collections.abc import Sequence
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -61,12 +64,85 @@ def optimize(module: ir.Module | str, level: int = 3) -> llvm.ModuleRef:
         ref = llvm.parse_assembly(str(module))
         ref.verify()
         if level > 0:
-            options = llvm.create_pipeline_tuning_options(speed_level=level)
-            options.loop_vectorization = True
-            options.slp_vectorization = True
-            builder = llvm.create_pass_builder(tm, options)
+            builder = _pass_builder(tm, level)
             builder.getModulePassManager().run(ref, builder)
     return ref
+
+
+def _pass_builder(tm: llvm.TargetMachine, level: int) -> llvm.PassBuilder:
+    options = llvm.create_pipeline_tuning_options(speed_level=level)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    return llvm.create_pass_builder(tm, options)
+
+
+def compile_parts(texts: Sequence[str]) -> list[bytes]:
+    """The object files of the IR modules ``texts``, optimized (``-O3``) and compiled at
+    the same time, one thread per module.
+
+    llvmlite takes one process-wide lock around every call into LLVM, which would run the
+    threads one after another. LLVM itself compiles independent modules in parallel when
+    each has its own context and target machine (its parallel code generation does just
+    that), so the two long calls, optimizing and emitting, go to LLVM directly; the short
+    ones (parsing, creating the pass builder) keep llvmlite's lock. One module, or an
+    llvmlite without that entry to LLVM, compiles on the calling thread as before."""
+    if len(texts) == 1 or _raw_lib() is None:
+        return [emit_object(optimize(text)) for text in texts]
+    objects: list[bytes | None] = [None] * len(texts)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            objects[k] = _compile_unlocked(texts[k])
+        except BaseException as error:  # re-raised on the calling thread
+            errors.append(error)
+
+    with _LOCK:  # graphc's own LLVM calls wait, as for any compile
+        threads = [threading.Thread(target=work, args=(k,), name=f"graphc llvm part {k}")
+                   for k in range(1, len(texts))]
+        for t in threads:
+            t.start()
+        work(0)
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    return [obj for obj in objects if obj is not None]
+
+
+@functools.lru_cache(maxsize=1)
+def _raw_lib() -> ctypes.CDLL | None:
+    """llvmlite's LLVM library without its lock (None if this llvmlite hides it)."""
+    lib = getattr(llvm.ffi.lib, "_lib", None)
+    needed = ("LLVMPY_RunNewModulePassManager", "LLVMPY_TargetMachineEmitToMemory",
+              "LLVMPY_GetBufferStart", "LLVMPY_GetBufferSize", "LLVMPY_DisposeMemoryBuffer")
+    if lib is None or not all(hasattr(lib, name) for name in needed):
+        return None
+    for name in needed:  # llvmlite sets the argument types when first asked for a function
+        getattr(llvm.ffi.lib, name)
+    return lib
+
+
+def _compile_unlocked(text: str) -> bytes:
+    """One module's object code, in a context and target machine of its own."""
+    raw = _raw_lib()
+    context = llvm.create_context()
+    module = llvm.parse_assembly(text, context)
+    module.verify()
+    tm = new_target_machine()
+    builder = _pass_builder(tm, 3)
+    manager = builder.getModulePassManager()
+    raw.LLVMPY_RunNewModulePassManager(manager, module, builder)
+    with llvm.ffi.OutputString() as error:
+        buffer = raw.LLVMPY_TargetMachineEmitToMemory(tm, module, 1, error)
+        if not buffer:
+            raise RuntimeError(str(error))
+    try:
+        return ctypes.string_at(raw.LLVMPY_GetBufferStart(buffer),
+                                raw.LLVMPY_GetBufferSize(buffer))
+    finally:
+        raw.LLVMPY_DisposeMemoryBuffer(buffer)
+        del manager, builder, module, context  # the module before its context
 
 
 def emit_object(module: llvm.ModuleRef) -> bytes:
@@ -82,13 +158,15 @@ def emit_assembly(module: llvm.ModuleRef) -> str:
 
 
 class LoadedObject:
-    """An object file loaded into its own JIT engine; keep it alive while calling into it."""
+    """Object files loaded together into a JIT engine of their own (the symbols one
+    leaves undefined resolve to another's); keep it alive while calling into it."""
 
-    def __init__(self, obj: bytes) -> None:
+    def __init__(self, objects: Sequence[bytes]) -> None:
         with _LOCK:
             self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
                                                       new_target_machine())
-            self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            for obj in objects:
+                self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             self._engine.finalize_object()
 
     def address(self, symbol: str) -> int:

@@ -56,7 +56,7 @@ class Kernels:
         for name, dtype in CASES:
             build_kernel(module, name, dtype)
         self.optimized = target.optimize(module)
-        self._object = target.LoadedObject(target.emit_object(self.optimized))
+        self._object = target.LoadedObject([target.emit_object(self.optimized)])
         self._functions: dict[str, Callable] = {}
 
     def ir(self, name: str, dtype: str) -> str:
