@@ -168,14 +168,21 @@ def graphc_version() -> str:
 def source_digest() -> str:
     """A digest of graphc's and this backend's Python source files: their paths, sizes and
     modification times, as CPython validates its bytecode caches. Editing or reinstalling
-    any file changes it; reading the files would cost a warm start ~10 ms."""
+    any file changes it; reading the files would cost a warm start ~10 ms (and pathlib's
+    ``rglob`` 4 ms, ``os.walk`` 1.4)."""
     import graphc
 
-    roots = (Path(graphc.__file__).parent, Path(__file__).parent)
-    files = sorted({p for root in roots for p in root.rglob("*.py")})
-    stats = (p.stat() for p in files)
-    return _digest(f"{p}|{st.st_size}|{st.st_mtime_ns}"
-                   for p, st in zip(files, stats, strict=True))
+    roots = {os.path.dirname(graphc.__file__), os.path.dirname(__file__)}
+    entries = set()
+    for root in roots:
+        for folder, subfolders, names in os.walk(root):
+            subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+            for name in names:
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    st = os.stat(path)
+                    entries.add(f"{path}|{st.st_size}|{st.st_mtime_ns}")
+    return _digest(sorted(entries))
 
 
 def layout_json(layout: Layout) -> dict[str, Any]:

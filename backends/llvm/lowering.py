@@ -155,7 +155,8 @@ class Context:
         from graphc.backends.llvm import parallel as threads
 
         # a range known to run on one thread is a constant in the body, as static sizes are
-        bounds = [I64(0), parallel] if parallel is not None and threads.one_thread(parallel) else []
+        static = isinstance(parallel, ir.Constant) and threads.one_thread(parallel)
+        bounds = [I64(0), parallel] if static else []
         ranged = parallel is not None and not bounds
         arg_types: list[ir.Type] = []
         for v in views:

@@ -93,3 +93,19 @@ def test_threads_sharing_one_shape_do_not_share_buffers() -> None:
 
     _run_threads(work)
     assert mismatches == []
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_every_thread_count_compiles_static_and_symbolic_loops(monkeypatch, threads):
+    """With one thread, a loop of static size takes its range as constants and one of
+    symbolic size as arguments; with three, large loops split. All give NumPy's values."""
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", str(threads))
+    x = gx.input(f"x_sym{threads}", ("n", "m"), "float32")
+    s = gx.input(f"x_static{threads}", (1024, 600), "float32")
+    fn = gx.compile([x, s], [gx.tanh(x) * 2.0 + x, gx.exp(s * 0.5) - s], backend="llvm")
+    rng = np.random.default_rng(threads)
+    a = rng.standard_normal((1031, 513)).astype("float32")
+    b = rng.standard_normal((1024, 600)).astype("float32")
+    got_a, got_b = fn(a, b)
+    np.testing.assert_allclose(got_a, np.tanh(a) * 2 + a, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got_b, np.exp(b * 0.5) - b, rtol=1e-6, atol=1e-6)
