@@ -85,9 +85,20 @@ def _lower(graph: Graph, backend: str, level: int, inference: bool,
     from graphc import backends
     from graphc.passes import run_pipeline
 
-    optimized, report = run_pipeline(graph, level=level, inference=inference, exclude=exclude)
-    fn = backends.get(backend)(optimized)
-    fn.report = report
+    def optimize() -> tuple[Graph, Any]:
+        return run_pipeline(graph, level=level, inference=inference, exclude=exclude)
+
+    # a backend's disk cache may hold code for the graph as built, skipping the optimizer;
+    # inference freezes param values into the optimized graph, so it always optimizes
+    load = None if inference else backends.optional(backend, "load_unoptimized")
+    fn = load(graph, level, exclude, optimize) if load is not None else None
+    if fn is None:
+        optimized, report = optimize()
+        fn = backends.get(backend)(optimized)
+        fn.report = report
+        remember = None if inference else backends.optional(backend, "remember_unoptimized")
+        if remember is not None:
+            remember(graph, fn, level, exclude)
     fn.single = single
     fn.unoptimized = graph
     return fn

@@ -33,6 +33,7 @@ class Compiled:
         self.graph = graph
         self.backend = backend
         self._run = run
+        self._inputs = graph.inputs
         self._params = graph.params
         self._updated = [p for p, _ in graph.updates]
         #: The optimizer's report and the graph before optimization (set by ``gx.compile``).
@@ -42,8 +43,8 @@ class Compiled:
         self.unoptimized = graph
 
     def __repr__(self) -> str:
-        names = ", ".join(i.name or "?" for i in self.graph.inputs)
-        return (f"<graphc.Compiled ({names}) -> {len(self.graph.outputs)} outputs, "
+        names = ", ".join(i.name or "?" for i in self._inputs)
+        return (f"<graphc.Compiled ({names}) -> {len(self.unoptimized.outputs)} outputs, "
                 f"{len(self._updated)} updates, backend={self.backend!r}>")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -63,7 +64,7 @@ class Compiled:
         return outputs[0] if self.single else tuple(outputs)
 
     def _bind(self, args: tuple, kwargs: dict[str, Any]) -> list[Any]:
-        inputs = self.graph.inputs
+        inputs = self._inputs
         if len(args) > len(inputs):
             raise ArgumentError(f"expected {len(inputs)} arguments "
                                 f"({', '.join(str(i.name) for i in inputs)}), got {len(args)}")
@@ -89,7 +90,7 @@ class Compiled:
         cannot be cast safely.
         """
         dims: dict[str, int] = {}
-        for k, (node, value) in enumerate(zip(self.graph.inputs, arrays, strict=True)):
+        for k, (node, value) in enumerate(zip(self._inputs, arrays, strict=True)):
             arrays[k] = _convert(node, value)
             _bind_dims(node, arrays[k].shape, dims)
         return dims

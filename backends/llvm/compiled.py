@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graphc.backends.llvm import abi, cache, debug, host, library
+from graphc.backends.llvm import abi, cache, debug, host, library, unoptimized
 from graphc.backends.llvm.runtime import FALLBACK, Runtime
 from graphc.compiled import Compiled
 from graphc.graph import Graph
@@ -37,6 +38,14 @@ class LlvmCompiled(Compiled):
     how long lowering, code generation (or the cache lookup) and loading took,
     ``cache_key`` names the object in the cache.
     """
+
+    #: runs the optimizer, for a function loaded by its graph before optimization
+    #: (``unoptimized``): ``graph``, ``report`` and ``nodes`` are made on first use
+    _optimize: unoptimized.Optimize | None = None
+    #: the name of the optimized graph's index entry (None: not cacheable)
+    graph_key: str | None = None
+    _graph: Graph | None = None
+    _report: Any = None
 
     def __init__(self, graph: Graph, lowered: lowering.Lowered, *,
                  started: float | None = None, graph_key: str | None = None) -> None:
@@ -94,8 +103,65 @@ class LlvmCompiled(Compiled):
         self._finish(graph, loaded, layout, order, failures, entry["kernels"], True, started)
         return self
 
+    @classmethod
+    def from_index(cls, stand_in: Any, graph_key: str, constants: list[np.ndarray],
+                   optimize: unoptimized.Optimize) -> LlvmCompiled | None:
+        """Code loaded by the index entry ``graph_key`` of a graph not optimized yet:
+        ``stand_in`` has its inputs, outputs, params and updates, ``constants`` are the
+        optimized graph's; ``optimize()`` gives the optimized graph when it is needed."""
+        started = time.perf_counter()
+        payload = cache.read(graph_key + ".json")
+        if payload is None:
+            return None
+        try:
+            entry = json.loads(payload)
+            if len(entry["constants"]) != len(constants):
+                return None
+            layout = cache.layout_from_json(entry["layout"], constants)
+            failures = {int(k): v for k, v in entry["failures"].items()}
+            order = [int(k) for k in entry["order"]]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        loaded = _load_cached(entry["object"])
+        if loaded is None:
+            return None
+        self = cls.__new__(cls)
+        self._lowered = None
+        self._optimized_ref = None
+        self._ir_text = None
+        self.cache_key = entry["object"]
+        self.graph_key = graph_key
+        self._optimize = optimize
+        nodes = unoptimized.Deferred(lambda: [cache.nodes_of(self.graph)[k] for k in order])
+        self._finish(stand_in, loaded, layout, nodes, failures, entry["kernels"], True, started)
+        self._graph = None  # the stand-in served the call; the real graph is made on use
+        return self
+
+    # -- what a load without optimizing makes on first use ---------------------------------------
+    @property
+    def graph(self) -> Graph:
+        """The optimized graph."""
+        if self._graph is None and self._optimize is not None:
+            self._graph, self._report = self._optimize()
+        return self._graph
+
+    @graph.setter
+    def graph(self, value: Graph) -> None:
+        self._graph = value
+
+    @property
+    def report(self) -> Any:
+        """The optimizer's report."""
+        if self._report is None and self._optimize is not None:
+            self._graph, self._report = self._optimize()
+        return self._report
+
+    @report.setter
+    def report(self, value: Any) -> None:
+        self._report = value
+
     def _finish(self, graph: Graph, loaded: Loaded, layout: abi.Layout,
-                nodes: list[Tensor], failures: dict[int, str], kernels: list[str],
+                nodes: Sequence[Tensor], failures: dict[int, str], kernels: list[str],
                 hit: bool, started: float) -> None:
         call_address = (loaded.address(abi.CALL_ENTRY)
                         if abi.vectorcall_eligible(layout) else 0)
@@ -234,7 +300,10 @@ def lower(graph: Graph) -> LlvmCompiled:
     if graph_key is not None and cache.directory() is not None:
         fn = LlvmCompiled.from_cache(graph, graph_key, started=started)
         if fn is not None:
+            fn.graph_key = graph_key
             return fn
     from graphc.backends.llvm import lowering  # loads llvmlite: only on a cache miss
 
-    return LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)
+    fn = LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)
+    fn.graph_key = graph_key
+    return fn
