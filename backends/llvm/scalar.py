@@ -21,7 +21,7 @@ from graphc.ops.scalar import NUMPY_PRIMITIVES, Program
 
 Typed = tuple[ir.Value, str]  # an IR value and its NumPy dtype
 
-_TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf", "atan",
+TRANSCENDENTAL = ("exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "erf", "atan",
                    "sigmoid")
 _COMPARE = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">=",
             "equal": "==", "not_equal": "!="}
@@ -354,5 +354,5 @@ _ARITHMETIC: dict[str, Callable[[ir.IRBuilder, list[ir.Value], str], ir.Value]] 
     "bitwise_and": _bitwise("and_"), "bitwise_or": _bitwise("or_"),
     "bitwise_xor": _bitwise("xor"), "bitwise_not": _bitwise_not,
     "left_shift": _shift(left=True), "right_shift": _shift(left=False),
-    **{name: _transcendental(name) for name in _TRANSCENDENTAL},
+    **{name: _transcendental(name) for name in TRANSCENDENTAL},
 }
