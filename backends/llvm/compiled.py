@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +29,25 @@ if TYPE_CHECKING:  # lowering and LLVM load only when something is compiled
     from graphc.backends.llvm import lowering, target
 
     Loaded = target.LoadedObject | library.Library
+
+
+class _MadeByOptimizer:
+    """An attribute the optimizer gives (``graph``, ``report``): stored when set; for a
+    function loaded without optimizing, made on first use by running the optimizer."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, fn: Any, owner: type | None = None) -> Any:
+        if fn is None:
+            return self
+        if getattr(fn, self.slot) is None and fn._optimize is not None:
+            fn._graph, fn._report = fn._optimize()
+            fn._optimize = None
+        return getattr(fn, self.slot)
+
+    def __set__(self, fn: Any, value: Any) -> None:
+        setattr(fn, self.slot, value)
 
 
 class LlvmCompiled(Compiled):
@@ -79,27 +98,17 @@ class LlvmCompiled(Compiled):
                    started: float | None = None) -> LlvmCompiled | None:
         """``graph`` loaded from its index entry and object, or None when either is absent."""
         started = time.perf_counter() if started is None else started
-        payload = cache.read(graph_key + ".json")
-        if payload is None:
+        nodes = cache.nodes_of(graph)
+        found = _read_index(graph_key, lambda entry: [
+            np.ascontiguousarray(constant_value(nodes[k])) for k in entry["constants"]])
+        if found is None:
             return None
+        entry, layout, failures, loaded = found
         try:
-            entry = json.loads(payload)
-            nodes = cache.nodes_of(graph)
             order = [nodes[k] for k in entry["order"]]
-            constants = [np.ascontiguousarray(constant_value(nodes[k]))
-                         for k in entry["constants"]]
-            layout = cache.layout_from_json(entry["layout"], constants)
-            failures = {int(k): v for k, v in entry["failures"].items()}
-        except (ValueError, KeyError, IndexError, TypeError):  # a stale or foreign entry
+        except (IndexError, TypeError):  # a stale entry
             return None
-        loaded = _load_cached(entry["object"])
-        if loaded is None:
-            return None
-        self = cls.__new__(cls)
-        self._lowered = None
-        self._optimized_ref = None
-        self._ir_text = None
-        self.cache_key = entry["object"]
+        self = cls._cached(entry["object"], graph_key)
         self._finish(graph, loaded, layout, order, failures, entry["kernels"], True, started)
         return self
 
@@ -110,55 +119,32 @@ class LlvmCompiled(Compiled):
         ``stand_in`` has its inputs, outputs, params and updates, ``constants`` are the
         optimized graph's; ``optimize()`` gives the optimized graph when it is needed."""
         started = time.perf_counter()
-        payload = cache.read(graph_key + ".json")
-        if payload is None:
+        found = _read_index(graph_key, lambda entry: constants)
+        if found is None:
             return None
-        try:
-            entry = json.loads(payload)
-            if len(entry["constants"]) != len(constants):
-                return None
-            layout = cache.layout_from_json(entry["layout"], constants)
-            failures = {int(k): v for k, v in entry["failures"].items()}
-            order = [int(k) for k in entry["order"]]
-        except (ValueError, KeyError, IndexError, TypeError):
-            return None
-        loaded = _load_cached(entry["object"])
-        if loaded is None:
-            return None
-        self = cls.__new__(cls)
-        self._lowered = None
-        self._optimized_ref = None
-        self._ir_text = None
-        self.cache_key = entry["object"]
-        self.graph_key = graph_key
+        entry, layout, failures, loaded = found
+        self = cls._cached(entry["object"], graph_key)
         self._optimize = optimize
+        order = [int(k) for k in entry["order"]]
         nodes = unoptimized.Deferred(lambda: [cache.nodes_of(self.graph)[k] for k in order])
         self._finish(stand_in, loaded, layout, nodes, failures, entry["kernels"], True, started)
         self._graph = None  # the stand-in served the call; the real graph is made on use
         return self
 
-    # -- what a load without optimizing makes on first use ---------------------------------------
-    @property
-    def graph(self) -> Graph:
-        """The optimized graph."""
-        if self._graph is None and self._optimize is not None:
-            self._graph, self._report = self._optimize()
-        return self._graph
+    @classmethod
+    def _cached(cls, object_key: str, graph_key: str) -> LlvmCompiled:
+        """An instance for code from the cache (what lowering would set is made on use)."""
+        self = cls.__new__(cls)
+        self._lowered = None
+        self._optimized_ref = None
+        self._ir_text = None
+        self.cache_key = object_key
+        self.graph_key = graph_key
+        return self
 
-    @graph.setter
-    def graph(self, value: Graph) -> None:
-        self._graph = value
-
-    @property
-    def report(self) -> Any:
-        """The optimizer's report."""
-        if self._report is None and self._optimize is not None:
-            self._graph, self._report = self._optimize()
-        return self._report
-
-    @report.setter
-    def report(self, value: Any) -> None:
-        self._report = value
+    #: the optimized graph and the optimizer's report
+    graph = _MadeByOptimizer()
+    report = _MadeByOptimizer()
 
     def _finish(self, graph: Graph, loaded: Loaded, layout: abi.Layout,
                 nodes: Sequence[Tensor], failures: dict[int, str], kernels: list[str],
@@ -246,6 +232,26 @@ class LlvmCompiled(Compiled):
     def _execute(self, args: list[np.ndarray], params: list[np.ndarray],
                  dims: dict[str, int]):
         return self.runtime.run(args, params, dims)
+
+
+def _read_index(graph_key: str, constants_of: Callable[[dict], list[np.ndarray]]
+                ) -> tuple[dict, abi.Layout, dict[int, str], Loaded] | None:
+    """Index entry ``graph_key``, its layout (with the constants ``constants_of(entry)``
+    gives), failure messages and loaded code; None when absent, stale or not loadable."""
+    payload = cache.read(graph_key + ".json")
+    if payload is None:
+        return None
+    try:
+        entry = json.loads(payload)
+        constants = constants_of(entry)
+        if len(constants) != len(entry["constants"]) or not isinstance(entry["order"], list):
+            return None
+        layout = cache.layout_from_json(entry["layout"], constants)
+        failures = {int(k): v for k, v in entry["failures"].items()}
+    except (ValueError, KeyError, IndexError, TypeError):  # a stale or foreign entry
+        return None
+    loaded = _load_cached(entry["object"])
+    return None if loaded is None else (entry, layout, failures, loaded)
 
 
 def _load_cached(object_key: str) -> Loaded | None:

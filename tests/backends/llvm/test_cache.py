@@ -27,15 +27,6 @@ def llvm_lower(graph: Graph):
     return fn
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    where = tmp_path / "cache"
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(where))
-    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
-    monkeypatch.delenv("GRAPHC_DEBUG", raising=False)
-    return where
-
-
 def _graph(scale: float = 2.0, offset=(1.0, -1.0, 0.5)) -> Graph:
     x = gx.input("x", ("n", 3))
     y = gx.maximum(x * scale + gx.constant(np.array(offset, "float32")), 0.0).sum(axis=1)

@@ -3,8 +3,6 @@ and everything the optimizer would have given is still there on first use."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -15,15 +13,6 @@ from graphc.compile import _lower
 
 A = np.random.default_rng(3).standard_normal((7, 4)).astype("float32")
 Y = np.array([0, 2, 1, 1, 0, 2, 2])
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch) -> Path:
-    where = tmp_path / "cache"
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(where))
-    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
-    monkeypatch.delenv("GRAPHC_DEBUG", raising=False)
-    return where
 
 
 @pytest.fixture
