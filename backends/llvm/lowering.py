@@ -52,6 +52,10 @@ from graphc.tensor import Tensor
 from graphc.types import Dim
 
 LEAVES = ("input", "param", "constant")
+#: entries calling more kernels than this are not optimized by LLVM (``optnone``): they
+#: are straight-line code that loads pointers and calls kernels, which O3 took 55 ms of an
+#: MLP step's compile to improve by well under a microsecond per call
+OPTIMIZED_ENTRY_KERNELS = 15
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Context:
         self.node: Tensor | None = None  # the node being lowered
         self.position = 0
         self.failures: dict[int, str] = {}
+        self.kernel_count = 0
 
     # -- values the rules need ------------------------------------------------------------------
     def dim(self, d: Dim) -> ir.Value:
@@ -167,6 +172,7 @@ class Context:
         noalias = noalias and len({id(v.ptr) for v in views}) == len(views)
         fn = ir.Function(self.module, ir.FunctionType(ret, arg_types),
                          f"k{next(self._names)}.{_ident(name)}")
+        self.kernel_count += 1
         fn.linkage = "internal"
         # noinline: its static sizes are constants inside it already, and LLVM optimizes
         # forty small functions in half the time of one entry that inlined them all (an
@@ -310,6 +316,11 @@ def lower(graph: Graph, name: str = "graphc", blas_ilp64: bool | None = None) ->
     _object_entry(module, ctx.function, layout)
     if vectorcall_eligible(layout):
         _call_entry(module, ctx.function, layout)
+    if ctx.kernel_count > OPTIMIZED_ENTRY_KERNELS:
+        for fn in module.functions:
+            if fn.name in (ENTRY, FAST_ENTRY, CALL_ENTRY):
+                fn.attributes.add("optnone")  # LLVM requires noinline beside it
+                fn.attributes.add("noinline")
 
     # a scratch buffer lives from its first write to the last read of anything viewing it
     last_use = {n: max(memory.last_use.get(n, position[n]), position[n]) for n in order}

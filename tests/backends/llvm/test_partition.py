@@ -134,3 +134,14 @@ def test_objects_pack_and_unpack():
     assert cache.unpack_objects(packed + b"x") is None
     assert cache.unpack_objects(b"") is None
     assert cache.unpack_objects(cache.pack_objects([])) is None
+
+
+def test_only_large_graphs_have_unoptimized_entries():
+    big = _lowered()
+    assert len(partition._kernels(big.module)) > lowering.OPTIMIZED_ENTRY_KERNELS
+    x = gx.input("x", (4,))
+    small = lowering.lower(Graph.build([x], [x * 2.0 + 1.0]))
+    for lowered, expected in ((big, True), (small, False)):
+        entry = lowered.module.get_global("graphc_entry")
+        assert ("optnone" in entry.attributes) is expected
+        assert ("noinline" in entry.attributes) is expected
