@@ -716,6 +716,12 @@ def _matmul(b: _Builder, t: Tensor) -> str:
     return b.node("MatMul", [b.input_as(i, t.dtype) for i in t.inputs])
 
 
+@lowering("addmm")
+def _addmm(b: _Builder, t: Tensor) -> str:
+    c, a, m = (b.input_as(i, t.dtype) for i in t.inputs)
+    return b.node("Gemm", [a, m, c], alpha=t.attr["alpha"], beta=t.attr["beta"])
+
+
 @lowering("einsum")
 def _einsum(b: _Builder, t: Tensor) -> str:
     return b.node("Einsum", [b.input_as(i, t.dtype) for i in t.inputs],

@@ -24,6 +24,7 @@ from graphc.ops import shape as shape_ops
 from graphc.ops.base import Op
 from graphc.tensor import Tensor, as_tensor, constant
 from graphc.types import (
+    FLOAT_DTYPES,
     Dim,
     Shape,
     TensorType,
@@ -112,6 +113,55 @@ def matmul(a: Any, b: Any) -> Tensor:
     if b.ndim == 1:
         return shape_ops.reshape(out, out.shape[:-1])
     return out
+
+
+class AddMM(Op):
+    """``beta·c + alpha·(a @ b)`` for matrices: BLAS's GEMM with its accumulator, and
+    PyTorch's ``addmm``. The optimizer writes ``w - lr·(xᵀ @ g)`` this way, so a training
+    step's weight update happens inside the gradient's product (``passes/specialize``)."""
+
+    name = "addmm"
+
+    def infer(self, inputs: tuple[TensorType, ...], *, alpha: float,
+              beta: float) -> TensorType:
+        c, a, b = inputs
+        if a.ndim != 2 or b.ndim != 2:
+            raise ValueError(f"a and b must be matrices, got {format_shape(a.shape)} and "
+                             f"{format_shape(b.shape)}")
+        out = _matmul_shape(a.shape, b.shape)
+        if tuple(c.shape) != out:
+            raise ValueError(f"c {format_shape(c.shape)} must have the product's shape "
+                             f"{format_shape(out)}")
+        if len({c.dtype, a.dtype, b.dtype}) != 1 or c.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"c, a and b must have one float dtype, got {c.dtype}, "
+                             f"{a.dtype} and {b.dtype}")
+        return TensorType(out, c.dtype)
+
+    def vjp(self, node: Tensor, g: Tensor) -> tuple[Tensor | None, ...]:
+        c, a, b = node.inputs
+        alpha, beta = node.attr["alpha"], node.attr["beta"]
+        g_ab = ew.mul(g, constant(np.asarray(alpha, g.dtype)))
+        return (ew.mul(g, constant(np.asarray(beta, g.dtype))),
+                _matmul(g_ab, _swap_last(b)), _matmul(_swap_last(a), g_ab))
+
+    def impl(self, c: np.ndarray, a: np.ndarray, b: np.ndarray, *, alpha: float,
+             beta: float) -> np.ndarray:
+        dtype = np.result_type(c, a, b)
+        product = dtype.type(alpha) * np.matmul(a, b)
+        if beta == 0:  # c is not read at all (as BLAS and torch.addmm do): NaN stays out
+            return product.astype(dtype)
+        return (dtype.type(beta) * c + product).astype(dtype)
+
+
+ADDMM = AddMM()
+
+
+def addmm(c: Any, a: Any, b: Any, *, beta: float = 1.0, alpha: float = 1.0) -> Tensor:
+    """``beta·c + alpha·(a @ b)`` for matrices ``a`` (m, k), ``b`` (k, n) and ``c`` (m, n)
+    of one float dtype, as ``torch.addmm(c, a, b, beta=, alpha=)``: one GEMM that adds
+    into ``c``'s values instead of a product followed by a pass over its output. With
+    ``beta=0``, ``c`` is not read (NaN or inf in it do not reach the result)."""
+    return ADDMM(c, a, b, alpha=float(alpha), beta=float(beta))
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -331,4 +381,4 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     return _einsum(*tensors, subscripts=explicit)
 
 
-__all__ = ["matmul", "dot", "outer", "tensordot", "einsum"]
+__all__ = ["matmul", "addmm", "dot", "outer", "tensordot", "einsum"]

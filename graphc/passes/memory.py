@@ -30,8 +30,8 @@ from graphc.types import FLOAT_DTYPES
 
 #: Ops whose result is always a newly allocated array, never a view of an input (checked
 #: against their reference implementations; einsum, for one, returns views of diagonals).
-FRESH_OPS = frozenset(("fused", "dense", "matmul", "sum", "max", "min", "prod", "cast",
-                       "full_like"))
+FRESH_OPS = frozenset(("fused", "dense", "matmul", "addmm", "sum", "max", "min", "prod",
+                       "cast", "full_like"))
 
 END = 1 << 62  # the position of "after the graph": outputs live until then
 
@@ -128,16 +128,18 @@ def _in_place_updates(graph: Graph, order: list[Tensor],
     """Update kernels that may write straight into their param's array (an optimizer
     step ``w ← w − lr·g`` without a new array and a copy), run after everything else.
 
-    Legal when the new value is an elementwise kernel of the param's type read by nothing
-    else; no output or other new value may share the param's memory; the kernel reads
-    the param only directly (never through a view, which the writes would overtake); and
-    no other in-place kernel reads this param or writes one this kernel reads.
+    Legal when the new value is an elementwise kernel of the param's type, or an
+    ``addmm`` accumulating into the param (its ``c``; BLAS reads each block of C before
+    writing it, but a and b must be other arrays), read by nothing else; no output or
+    other new value may share the param's memory; the kernel reads the param only
+    directly (never through a view, which the writes would overtake); and no other
+    in-place kernel reads this param or writes one this kernel reads.
     """
     readers = {i for node in order for i in node.inputs}
     roots = list(graph.roots)
     chosen: dict[Tensor, Tensor] = {}
     for param, value in graph.updates:
-        if value.op.name != "fused" or value.attr["reduce"] is not None or value in readers \
+        if not _writes_in_place(value, param) or value in readers \
                 or roots.count(value) != 1 or _needed(value) != _provided(param):
             continue
         if any(param in buffers[r] for r in roots if r is not value):
@@ -151,12 +153,24 @@ def _in_place_updates(graph: Graph, order: list[Tensor],
     return chosen
 
 
+def _writes_in_place(value: Tensor, param: Tensor) -> bool:
+    """Can ``value``'s kernel write over ``param`` as it computes?"""
+    if value.op.name == "fused":
+        return value.attr["reduce"] is None
+    if value.op.name != "addmm":
+        return False
+    c, *factors = value.inputs
+    return c is param and all(f is not param for f in factors)
+
+
 def _reads(node: Tensor, buffers: dict[Tensor, frozenset[Tensor]]) -> frozenset[Tensor]:
     return frozenset().union(*(buffers[i] for i in node.inputs))
 
 
 def _needed(node: Tensor) -> tuple:
     """The buffer a kernel writes: its whole iteration space (before any reduction)."""
+    if node.op.name != "fused":
+        return tuple(node.shape), node.dtype
     return tuple(node.attr["shape"]), node.attr["dtype"]
 
 

@@ -3,6 +3,9 @@
 * ``x * x`` → ``square(x)``: one read of ``x``.
 * ``x / c`` → ``x * (1/c)`` for a constant ``c``: a multiply instead of a divide; the
   reciprocal is folded into a constant by the canonical rules, which run in every phase.
+* ``c − k·(a @ b)`` (and ``c + k·(a @ b)``, ``c − a @ b``) → ``addmm(c, a, b, alpha=∓k)``:
+  one GEMM accumulating into c, so an SGD step updates each weight matrix inside its
+  gradient's product.
 * ``matmul(x, W) + b`` → ``dense(x, W, b)``, then ``act(dense(x, W, b))`` →
   ``dense(x, W, b, activation=act)``: one GEMM with the bias and the activation applied
   to its output buffer (see ``graphc.ops.dense``).
@@ -24,6 +27,7 @@ import numpy as np
 
 from graphc.ops.dense import DENSE, DENSE_ACTIVATIONS, dense_accepts
 from graphc.ops.elementwise import ELEMENTWISE
+from graphc.ops.linalg import ADDMM
 from graphc.passes.engine import rule
 from graphc.passes.pattern import Bindings, Var, constant_value, op
 from graphc.tensor import Tensor
@@ -92,6 +96,51 @@ def dense_vector(b: Bindings) -> Tensor | None:
     if not (_sole_consumer(b, vector) and _sole_consumer(b, vector.inputs[0])):
         return None
     return DENSE(x_, w, bias, activation=None, params=())
+
+
+def _scalar_constant(node: Tensor) -> bool:
+    value = constant_value(node)
+    return value is not None and value.size == 1 and value.dtype.kind == "f"
+
+
+def _addmm(b: Bindings, alpha: float) -> Tensor | None:
+    """c ± k·(a @ b) → addmm(c, a, b, alpha=±k) for matrices of one float dtype and
+    shape, when the product and its scaling have no other consumer."""
+    c, a, w = b["c"], b["x"], b["W"]
+    node = b["node"]
+    if a.ndim != 2 or w.ndim != 2 or c.shape != node.shape or c.dtype != node.dtype \
+            or not c.type.is_float or len({c.dtype, a.dtype, w.dtype}) != 1:
+        return None
+    term = next(i for i in node.inputs if i is not c)
+    product = term if term.op.name == "matmul" else next(
+        i for i in term.inputs if i.op.name == "matmul")
+    if not (_sole_consumer(b, term) and _sole_consumer(b, product)):
+        return None
+    return ADDMM(c, a, w, alpha=alpha, beta=1.0)
+
+
+def _scale(b: Bindings) -> float:
+    return float(np.asarray(constant_value(b["k"])).reshape(()))
+
+
+# A training step's weight update, w − lr·(xᵀ @ g), becomes one GEMM that accumulates into
+# w (BLAS's beta = 1): no product array, no pass over it, and written in place into w's
+# array when the memory plan allows (``passes/memory``).
+@rule("addmm_sub_scaled", Var("c") - op.mul(Var("k", where=_scalar_constant),
+                                            op.matmul(x, Var("W"))), phase="specialize")
+def addmm_sub_scaled(b: Bindings) -> Tensor | None:
+    return _addmm(b, -_scale(b))
+
+
+@rule("addmm_add_scaled", Var("c") + op.mul(Var("k", where=_scalar_constant),
+                                            op.matmul(x, Var("W"))), phase="specialize")
+def addmm_add_scaled(b: Bindings) -> Tensor | None:
+    return _addmm(b, _scale(b))
+
+
+@rule("addmm_sub", Var("c") - op.matmul(x, Var("W")), phase="specialize")
+def addmm_sub(b: Bindings) -> Tensor | None:
+    return _addmm(b, -1.0)
 
 
 def _activation_of_dense(node: Tensor) -> bool:

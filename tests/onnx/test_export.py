@@ -191,6 +191,10 @@ OTHER_CASES: dict[str, Callable[[], Case]] = {
     "matmul": _binary(gx.matmul, (2, 3, 4), (4, 5)),
     "matmul_vector": _binary(gx.matmul, (4,), (3, 4, 2)),
     "dense": _binary(lambda x, w: gx.dense(x, w, activation="tanh"), (3, 4), (4, 2)),
+    "addmm": lambda: (
+        [(c := _one((3, 2), name="c")), (a := _one((3, 4), name="a")),
+         (m := _one((4, 2), name="m"))],
+        [gx.addmm(c[0], a[0], m[0], beta=0.5, alpha=-2.0)]),
     "einsum": _binary(lambda x, y: gx.einsum("bij,jk->bik", x, y), (2, 3, 4), (4, 5)),
     "softmax": _unary(lambda x: gx.softmax(x, axis=1)),
     "softmax_2axes": _unary(lambda x: gx.softmax(x, axis=(1, 2))),

@@ -214,6 +214,10 @@ GRADIENTS = [
     ("einsum-three", _einsum("ij,jk,kl->il"), [(2, 3), (3, 2), (2, 2)], 2),
     ("einsum-ellipsis", _einsum("...ij,...jk"), [(2, 2, 3), (3, 2)], 2),
     ("einsum-square", lambda a: gx.einsum("ij,jk->ik", a, a), [(2, 2)], 2),
+    ("addmm", lambda c, a, b: gx.addmm(c, a, b, beta=0.5, alpha=-1.5),
+     [(2, 2), (2, 3), (3, 2)], 2),
+    ("addmm-beta0", lambda c, a, b: gx.addmm(c, a, b, beta=0.0), [(2, 2), (2, 3), (3, 2)], 2),
+    ("addmm-shared", lambda c, a: gx.addmm(c, a, a, alpha=2.0), [(3, 3), (3, 3)], 2),
 ]
 
 
@@ -248,3 +252,42 @@ def test_einsum_diagonal_gradient_of_symbolic_size_is_refused():
     x = gx.input("x", ("n", "n"), "float64")
     with pytest.raises(gx.GradientError, match="static size"):
         gx.grad(gx.sum(gx.einsum("ii->i", x)), x)
+
+
+# -- addmm -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("beta,alpha", [(1.0, 1.0), (0.5, -2.0), (0.0, 3.0), (1.0, -0.01)])
+def test_addmm_matches_numpy(beta, alpha):
+    c, a, b = rand(3, 2), rand(3, 4), rand(4, 2)
+    got = evaluate(lambda c, a, b: gx.addmm(c, a, b, beta=beta, alpha=alpha), c, a, b)
+    np.testing.assert_allclose(got, beta * c + alpha * (a @ b), rtol=1e-12)
+
+
+def test_addmm_with_beta_zero_ignores_c_as_torch_does():
+    c = np.full((2, 2), np.nan)
+    got = evaluate(lambda c, a, b: gx.addmm(c, a, b, beta=0.0), c, np.eye(2), np.ones((2, 2)))
+    np.testing.assert_array_equal(got, np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("shapes,dtypes,needle", [
+    ([(3, 2), (3, 4), (3, 2)], ["float64"] * 3, "contraction dims differ"),
+    ([(2, 2), (3, 4), (4, 2)], ["float64"] * 3, "must have the product's shape"),
+    ([(2,), (2, 4), (4, 2)], ["float64"] * 3, "must have the product's shape"),
+    ([(3, 2), (3, 4, 1), (4, 2)], ["float64"] * 3, "must be matrices"),
+    ([(3, 2), (3, 4), (4, 2)], ["float32", "float64", "float64"], "one float dtype"),
+    ([(3, 2), (3, 4), (4, 2)], ["int64"] * 3, "one float dtype"),
+])
+def test_addmm_type_errors_name_the_problem(shapes, dtypes, needle):
+    c, a, b = (gx.input(f"t{k}", s, d) for k, (s, d) in enumerate(zip(shapes, dtypes,
+                                                                       strict=True)))
+    with pytest.raises(gx.GraphcTypeError, match=needle) as error:
+        gx.addmm(c, a, b)
+    assert "addmm" in str(error.value)
+
+
+def test_addmm_against_torch():
+    torch = pytest.importorskip("torch")
+    against_torch(lambda c, a, b: gx.addmm(c, a, b, beta=0.5, alpha=-2.0),
+                  lambda c, a, b: torch.addmm(c, a, b, beta=0.5, alpha=-2.0),
+                  rand(3, 2), rand(3, 4), rand(4, 2))

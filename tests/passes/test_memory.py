@@ -254,3 +254,25 @@ def test_params_change_only_through_their_updates():
     np.testing.assert_allclose(got_y, expected_y, rtol=1e-12)
     np.testing.assert_allclose(w1.value, new_w1, rtol=1e-12)
     np.testing.assert_allclose(b1.value, new_b1, rtol=1e-12)
+
+
+def _addmm_update(factor_is_param: bool):
+    w = gx.param("w_mem", np.ones((3, 3)))
+    x = gx.input("x_mem", (3, 3), "float64")
+    value = gx.addmm(w, w if factor_is_param else x, x, alpha=-0.5)
+    return w, x, Graph.build([x], [gx.sum(x)], {w: value}), value
+
+
+def test_an_addmm_update_accumulates_in_place_into_its_param():
+    w, _, graph, value = _addmm_update(factor_is_param=False)
+    assert plan(graph).updates_in_place == {value: w}
+
+
+def test_an_addmm_reading_its_param_as_a_factor_is_not_in_place():
+    """BLAS would overwrite C while it still reads A from the same array."""
+    w, x, graph, _ = _addmm_update(factor_is_param=True)
+    assert plan(graph).updates_in_place == {}
+    start = w.value.copy()
+    data = np.arange(9.0).reshape(3, 3)
+    gx.compile([x], gx.sum(x), updates={w: graph.updates[0][1]})(data)
+    np.testing.assert_allclose(w.value, start - 0.5 * start @ data)

@@ -189,3 +189,42 @@ def test_mlp_values_and_gradients_agree():
     expected = gx.compile(xs, outputs, optimize=False)(*arrays)
     for got, want in zip(fn(*arrays), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+# -- c ± k·(a @ b) → addmm(c, a, b) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule,build", [
+    ("addmm_sub_scaled", lambda c, a, b: c - 0.1 * (a @ b)),
+    ("addmm_sub_scaled", lambda c, a, b: c - (a @ b) * 0.1),
+    ("addmm_add_scaled", lambda c, a, b: c + 2.0 * (a @ b)),
+    ("addmm_sub", lambda c, a, b: c - a @ b),
+])
+def test_updates_by_a_product_become_addmm(rule, build):
+    optimized = check_rule(rule, build, rand(3, 2), rand(3, 4), rand(4, 2),
+                           gone=["matmul", "sub"], present=["addmm"])
+    assert optimized.outputs[0].op.name == "addmm"
+
+
+def test_a_product_read_elsewhere_stays_a_product():
+    c, a, b = (gx.input(n, s) for n, s in (("c", (3, 2)), ("a", (3, 4)), ("b", (4, 2))))
+    product = a @ b
+    names, report = optimized_ops([c, a, b], [c - 0.1 * product, product])
+    assert "addmm" not in names and report.fired["addmm_sub_scaled"] == 0
+
+
+def test_a_broadcast_c_is_left_to_the_other_rules():
+    c, a, b = (gx.input(n, s) for n, s in (("c", (2,)), ("a", (3, 4)), ("b", (4, 2))))
+    names, _ = optimized_ops([c, a, b], [c - 0.1 * (a @ b)])
+    assert "addmm" not in names
+
+
+def test_an_sgd_step_updates_weights_inside_their_gradients_products():
+    w = gx.param("w", rand(3, 2))
+    x = gx.input("x", ("n", 3), "float64")
+    loss = gx.sum(gx.tanh(x @ w))
+    (g,) = gx.grad(loss, [w])
+    graph, _ = run_pipeline(Graph.build([x], [loss], {w: w - 0.5 * g}))
+    [(_, value)] = graph.updates
+    assert value.op.name == "addmm" and value.inputs[0] is w
+    assert value.attr["alpha"] == -0.5 and value.attr["beta"] == 1.0

@@ -256,8 +256,8 @@ def _leading(view: View, trans: bool) -> ir.Value:
 
 
 def matmul_views(ctx, name: str, c: View, a: View, b: View, trans_a: bool, trans_b: bool,
-                 merge_rows: bool = False) -> None:
-    """``c[..., :, :] = a[..., :, :] @ b[..., :, :]`` for views of one batch shape
+                 merge_rows: bool = False, alpha: float = 1.0, beta: float = 0.0) -> None:
+    """``c[..., :, :] = alpha·a[..., :, :] @ b[..., :, :] + beta·c`` for views of one batch shape
     (broadcast batch axes have stride 0); ``c``'s last axis must have unit stride and
     ``a``/``b`` be BLAS-readable as flagged (``matrix_operand``). ``merge_rows`` (a's batch
     and row axes form one axis at stride lda, b is not batched, c is contiguous) makes it
@@ -272,14 +272,14 @@ def matmul_views(ctx, name: str, c: View, a: View, b: View, trans_a: bool, trans
         lda, ldb, ldc = _leading(av, trans_a), _leading(bv, trans_b), cv.strides[-2]
         if merge_rows:
             rows = loops.product(kb, [*cv.shape[:-2], m])
-            gemm(kb, ptr, cv.dtype, trans_a, trans_b, rows, n, k, 1.0, av.ptr, lda, bv.ptr,
-                 ldb, 0.0, cv.ptr, ldc, ilp64=ctx.blas_ilp64)
+            gemm(kb, ptr, cv.dtype, trans_a, trans_b, rows, n, k, alpha, av.ptr, lda, bv.ptr,
+                 ldb, beta, cv.ptr, ldc, ilp64=ctx.blas_ilp64)
             return
         with loops.loop_nest(kb, cv.shape[:-2], name="batch") as index:
             at = [*index, I64(0), I64(0)]
-            gemm(kb, ptr, cv.dtype, trans_a, trans_b, m, n, k, 1.0,
+            gemm(kb, ptr, cv.dtype, trans_a, trans_b, m, n, k, alpha,
                  av.pointer(kb, av.offset(kb, at)), lda, bv.pointer(kb, bv.offset(kb, at)),
-                 ldb, 0.0, cv.pointer(kb, cv.offset(kb, at)), ldc, ilp64=ctx.blas_ilp64)
+                 ldb, beta, cv.pointer(kb, cv.offset(kb, at)), ldc, ilp64=ctx.blas_ilp64)
 
     ctx.kernel(name, [c, a, b], emit, scalars=[fn] if fn is not None else [])
 
@@ -311,6 +311,24 @@ def lower_matmul(ctx, node, out: View, inputs: list[View]) -> None:
     b_shared = all(loops.is_const(s, 0) for s in b.strides[:-2])
     matmul_views(ctx, "matmul", out, a, b, trans_a, trans_b,
                  merge_rows=a_merges and b_shared and bool(batch))
+
+
+@rule("addmm")
+def lower_addmm(ctx, node, out: View, inputs: list[View]) -> None:
+    """``beta·c + alpha·(a @ b)``: c's values in the output, then one GEMM adding into
+    them. An update written in place gets c's own array as its output, so there is
+    nothing to copy: the weight update happens inside the gradient's product."""
+    from graphc.backends.llvm.rules.elementwise import elementwise
+
+    c, a, b = inputs
+    alpha, beta = node.attr["alpha"], node.attr["beta"]
+    if beta != 0 and not (c.ptr is out.ptr and c.contiguous):
+        elementwise(ctx, "addmm_c", out, [c], lambda kb, values: values[0],
+                    shape=tuple(node.shape))
+    operands = [matrix_operand(ctx, view, tuple(x.shape), node.dtype)
+                for view, x in zip((a, b), node.inputs[1:], strict=True)]
+    (av, trans_a), (bv, trans_b) = operands
+    matmul_views(ctx, "addmm", out, av, bv, trans_a, trans_b, alpha=alpha, beta=beta)
 
 
 @rule("dense")

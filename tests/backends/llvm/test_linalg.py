@@ -287,3 +287,51 @@ def test_both_blas_integer_widths_give_numpys_products(ilp64):
     got = fn(x, y, z)
     np.testing.assert_allclose(got[0], x @ y.T, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got[1], z.T @ z, rtol=1e-12)
+
+
+# -- addmm ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("beta,alpha", [(1.0, -0.1), (0.5, 2.0), (0.0, 1.0)])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_addmm_matches_numpy(dtype, beta, alpha, transposed):
+    rng = np.random.default_rng(5)
+    c_val = rng.standard_normal((5, 3)).astype(dtype)
+    a_val = rng.standard_normal((4, 5) if transposed else (5, 4)).astype(dtype)
+    b_val = rng.standard_normal((4, 3)).astype(dtype)
+    c, a, b = (gx.input(f"{n}_{dtype}_{transposed}", v.shape, dtype)
+               for n, v in (("c", c_val), ("a", a_val), ("b", b_val)))
+    y = gx.addmm(c, gx.transpose(a) if transposed else a, b, beta=beta, alpha=alpha)
+    got = gx.compile([c, a, b], y, backend="llvm")(c_val, a_val, b_val)
+    a_mat = a_val.T if transposed else a_val
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, beta * c_val + alpha * (a_mat @ b_val), rtol=tol, atol=tol)
+    np.testing.assert_array_equal(c_val, c_val.copy())  # c is read, never written
+
+
+def test_addmm_with_beta_zero_never_reads_c():
+    c = gx.input("c_nan", (2, 2), "float64")
+    a = gx.input("a_nan", (2, 2), "float64")
+    fn = gx.compile([c, a], gx.addmm(c, a, a, beta=0.0), backend="llvm")
+    np.testing.assert_array_equal(fn(np.full((2, 2), np.nan), np.eye(2)), np.eye(2))
+
+
+def test_an_sgd_step_accumulates_into_the_weights_on_both_backends():
+    """The optimizer turns w − lr·xᵀg into an addmm written in place into w."""
+    rng = np.random.default_rng(1)
+    start = rng.standard_normal((6, 4)).astype("float32")
+    data = rng.standard_normal((9, 6)).astype("float32")
+    results = []
+    for backend in ("numpy", "llvm"):
+        w = gx.param(f"w_{backend}", start.copy())
+        x = gx.input(f"x_{backend}", ("n", 6), "float32")
+        loss = gx.mean(gx.tanh(x @ w) ** 2)
+        (g,) = gx.grad(loss, [w])
+        fn = gx.compile([x], loss, updates={w: w - 0.3 * g}, backend=backend)
+        assert [p.op.name for p, _ in fn.graph.updates] == ["param"]
+        assert fn.graph.updates[0][1].op.name == "addmm"
+        losses = [float(fn(data)) for _ in range(4)]
+        results.append((losses, w.value.copy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-6)
