@@ -78,3 +78,26 @@ def distinct(*shape: int) -> np.ndarray:
 def functional():
     """torch.nn.functional, skipping the test when torch is absent."""
     return pytest.importorskip("torch").nn.functional
+
+
+def run_threads(work: Callable[[int], Any], count: int) -> None:
+    """``work(k)`` for k in range(count), on as many threads started together; re-raise
+    what any of them raised."""
+    import threading
+
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            start.wait()
+            work(k)
+        except BaseException as e:  # noqa: BLE001 - reported by the calling thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors

@@ -11,6 +11,7 @@ import pytest
 import graphc as gx
 from graphc.backends.llvm import cache, lowering, partition, target
 from graphc.graph import Graph
+from tests.helpers import run_threads
 
 RNG = np.random.default_rng(7)
 SIZES = (6, 5, 4, 3)
@@ -150,28 +151,17 @@ def test_only_large_graphs_have_unoptimized_entries():
 def test_python_threads_compiling_at_once_each_get_their_code(monkeypatch):
     """Compiles from several threads queue on graphc's LLVM lock; each cuts its own module
     and runs its own part threads."""
-    import threading
-
     monkeypatch.setenv("GRAPHC_CACHE", "0")
     monkeypatch.setattr(partition, "part_count", lambda module: 2)
     results: dict[int, float] = {}
-    errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        try:
-            x = gx.input(f"x_thread{k}", (64,))
-            y = gx.sum(gx.tanh(x * float(k + 1)) + gx.exp(-x) * 0.5, axis=0)
-            fn = gx.compile([x], y, backend="llvm")
-            results[k] = float(fn(np.linspace(-1, 1, 64, dtype="float32")))
-        except BaseException as error:  # noqa: BLE001 - re-raised below
-            errors.append(error)
+        x = gx.input(f"x_thread{k}", (64,))
+        y = gx.sum(gx.tanh(x * float(k + 1)) + gx.exp(-x) * 0.5, axis=0)
+        fn = gx.compile([x], y, backend="llvm")
+        results[k] = float(fn(np.linspace(-1, 1, 64, dtype="float32")))
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(work, 4)
     a = np.linspace(-1, 1, 64)
     for k in range(4):
         expected = np.sum(np.tanh(a * (k + 1)) + np.exp(-a) * 0.5)

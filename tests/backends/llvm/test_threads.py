@@ -8,12 +8,11 @@ single thread beforehand (bit for bit: the same code on the same data).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 import graphc as gx
+from tests.helpers import run_threads
 
 THREADS = 4
 CALLS = 40
@@ -35,23 +34,7 @@ def _arguments(seed: int, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _run_threads(work) -> None:
-    """``work(k)`` on ``THREADS`` threads started together; re-raise what any raised."""
-    start = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
-
-    def run(k: int) -> None:
-        try:
-            start.wait()
-            work(k)
-        except BaseException as e:  # noqa: BLE001 - reported by the main thread
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    run_threads(work, THREADS)
 
 
 @pytest.mark.parametrize("optimize", [True, False])
