@@ -149,11 +149,12 @@ def unpack_objects(payload: bytes) -> list[bytes] | None:
 
 # -- keys -----------------------------------------------------------------------------------------
 
-def _digest(parts: Iterable[str | bytes]) -> str:
+def digest(parts: Iterable[str | bytes]) -> str:
+    """The sha256 (hex) of ``parts``, each length-prefixed so no two splits collide."""
     h = hashlib.sha256()
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
-        h.update(struct.pack("<Q", len(data)))  # length-prefixed: no two splits collide
+        h.update(struct.pack("<Q", len(data)))
         h.update(data)
     return h.hexdigest()
 
@@ -182,7 +183,7 @@ def source_digest() -> str:
                     path = os.path.join(folder, name)
                     st = os.stat(path)
                     entries.add(f"{path}|{st.st_size}|{st.st_mtime_ns}")
-    return _digest(sorted(entries))
+    return digest(sorted(entries))
 
 
 def layout_json(layout: Layout) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def layout_from_json(data: dict[str, Any], constants: list[Any]) -> Layout:
 
 def object_key(ir_text: str, layout: Layout, host: str) -> str:
     """The name of the object compiled from ``ir_text`` on ``host``."""
-    return _digest((FORMAT, graphc_version(), host,
+    return digest((FORMAT, graphc_version(), host,
                     json.dumps(layout_json(layout), sort_keys=True), ir_text))
 
 
@@ -250,7 +251,7 @@ def graph_key(graph: Graph, host: str) -> str:
     parts.append(repr([index[p] for p in graph.params]))
     parts.append(repr([index[o] for o in graph.outputs]))
     parts.append(repr([(index[p], index[v]) for p, v in graph.updates]))
-    return _digest(parts)
+    return digest(parts)
 
 
 def _canon(value: Any) -> str:

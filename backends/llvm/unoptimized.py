@@ -49,7 +49,7 @@ def key(graph: Graph, level: int, exclude: Sequence[str]) -> str | None:
         graph_key = cache.graph_key(graph, host.host_key())
     except cache.Uncacheable:
         return None
-    return cache._digest(("unoptimized", graph_key, f"level={level}",
+    return cache.digest(("unoptimized", graph_key, f"level={level}",
                           repr(sorted(exclude)))) + ".pre"
 
 
