@@ -49,7 +49,7 @@ import llvmlite.ir as ir
 import numpy as np
 
 from graphc.backends.llvm import dims as dim_rules
-from graphc.backends.llvm import externs, library, target
+from graphc.backends.llvm import externs, library, loops, target
 from graphc.backends.llvm.dtypes import I8, I32, I64, PTR
 from graphc.backends.llvm.lowering import ENTRY, Buffer, Layout, Lowered
 from graphc.backends.llvm.lowering import lower as lower_graph
@@ -310,9 +310,6 @@ def _smax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed(">", x, y), x, y)
 
 
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
 
 def _dim(b: ir.IRBuilder, d: int | str, env: dict[str, ir.Value]) -> ir.Value:
     """The i64 value of dim ``d`` (derived names evaluated as ``dims.resolve`` does)."""
@@ -350,7 +347,7 @@ def _slice_length(b: ir.IRBuilder, n: ir.Value, start: int | None, stop: int | N
         def clamp(v: int | None, default: ir.Value) -> ir.Value:
             if v is None:
                 return default
-            return _smax(b, b.add(n, I64(v)), zero) if v < 0 else _smin(b, I64(v), n)
+            return _smax(b, b.add(n, I64(v)), zero) if v < 0 else loops.smin(b, I64(v), n)
         lo, hi = clamp(start, zero), clamp(stop, n)
         span = b.sub(hi, lo)
     else:
@@ -359,7 +356,7 @@ def _slice_length(b: ir.IRBuilder, n: ir.Value, start: int | None, stop: int | N
         def clamp(v: int | None, default: ir.Value) -> ir.Value:
             if v is None:
                 return default
-            return _smax(b, b.add(n, I64(v)), minus) if v < 0 else _smin(b, I64(v), last)
+            return _smax(b, b.add(n, I64(v)), minus) if v < 0 else loops.smin(b, I64(v), last)
         hi, lo = clamp(start, last), clamp(stop, minus)
         span = b.sub(hi, lo)
     length = b.sdiv(b.add(span, I64(abs(step) - 1)), I64(abs(step)))

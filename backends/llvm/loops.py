@@ -72,6 +72,11 @@ def is_const(value: ir.Value, number: int | None = None) -> bool:
     return number is None or value.constant == number
 
 
+def smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
+    """The smaller of two signed integers."""
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
 def product(b: ir.IRBuilder, values: Sequence[ir.Value]) -> ir.Value:
     """The product of i64 values (1 for none), folding constants."""
     known = 1

@@ -28,7 +28,7 @@ import llvmlite.ir as ir
 
 from graphc.backends.llvm import dtypes
 from graphc.backends.llvm.dtypes import I64
-from graphc.backends.llvm.loops import View, for_range, is_const
+from graphc.backends.llvm.loops import View, for_range, is_const, smin
 
 #: outputs this large (bytes, known when compiling) are streamed
 STREAM_BYTES = 16 << 20
@@ -69,13 +69,13 @@ def store_range(b: ir.IRBuilder, out: View, start: ir.Value, stop: ir.Value,
                          I64(size))
     unaligned = b.icmp_unsigned("!=", b.urem(offset, I64(size)), I64(0))
     count = b.sub(stop, start)
-    head = b.select(unaligned, count, _min(b, to_boundary, count))
+    head = b.select(unaligned, count, smin(b, to_boundary, count))
     with for_range(b, b.add(start, head), start=start, name="stream.head") as i:
         out.store_flat(b, i, value(b, i))
 
     with for_range(b, stop, start=b.add(start, head), step=I64(block),
                    name="stream.block") as first:
-        n = _min(b, I64(block), b.sub(stop, first))
+        n = smin(b, I64(block), b.sub(stop, first))
         with for_range(b, n, name="stream.compute", interleave=interleave) as j:
             slot = b.gep(buffer, [I64(0), j], inbounds=True)
             b.store(dtypes.to_storage(b, value(b, b.add(first, j, flags=["nsw"])),
@@ -94,9 +94,6 @@ def store_range(b: ir.IRBuilder, out: View, start: ir.Value, stop: ir.Value,
             b.store(element, out.pointer(b, b.add(first, j, flags=["nsw"])))
     b.call(_sfence(b.module), [])
 
-
-def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _sfence(module: ir.Module) -> ir.Function:

@@ -117,9 +117,6 @@ class Tap:
     cols: tuple[ir.Value, ir.Value]
 
 
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
 
 def _smax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed(">", x, y), x, y)
@@ -128,7 +125,7 @@ def _smax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 def _ceil_div_clamped(b: ir.IRBuilder, a: ir.Value, s: int, count: int) -> ir.Value:
     """min(max(⌈a / s⌉, 0), count) for s > 0."""
     quotient = b.sdiv(b.add(a, I64(s - 1)), I64(s))  # ⌈a/s⌉ when a > 0
-    return _smin(b, b.select(b.icmp_signed(">", a, I64(0)), quotient, I64(0)), I64(count))
+    return loops.smin(b, b.select(b.icmp_signed(">", a, I64(0)), quotient, I64(0)), I64(count))
 
 
 def _valid(b: ir.IRBuilder, offset: ir.Value, size: int, stride: int, count: int,
@@ -312,7 +309,7 @@ def _inside(b: ir.IRBuilder, win: Window, axis: int, o: ir.Value) -> ir.Value:
     """How many of the (undilated) window's cells along ``axis`` at output ``o`` are inside
     the image: min(start + k, size) − max(start, 0)."""
     start = b.sub(b.mul(o, I64(win.stride[axis])), I64(win.padding[axis][0]))
-    stop = _smin(b, b.add(start, I64(win.kernel[axis])), I64(win.image[axis]))
+    stop = loops.smin(b, b.add(start, I64(win.kernel[axis])), I64(win.image[axis]))
     return b.sub(stop, _smax(b, start, I64(0)))
 
 

@@ -100,9 +100,6 @@ def add_into(b: ir.IRBuilder, acc: ir.Value, value: ir.Value, dtype: str) -> ir.
 
 # -- basic indexing -----------------------------------------------------------------------------
 
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
 
 def _smax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed(">", x, y), x, y)
@@ -112,7 +109,7 @@ def _bound(b: ir.IRBuilder, n: ir.Value, value: int, low: ir.Value, high: ir.Val
     """A slice bound normalised as Python does: negative counts from the end, then clamped
     to ``[low, high]``."""
     if value >= 0:
-        return _smin(b, I64(value), high)
+        return loops.smin(b, I64(value), high)
     return _smax(b, b.add(n, I64(value)), low)
 
 

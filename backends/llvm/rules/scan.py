@@ -22,7 +22,7 @@ import llvmlite.ir as ir
 
 from graphc.backends.llvm import dtypes
 from graphc.backends.llvm.dtypes import I64, convert, is_float, is_signed
-from graphc.backends.llvm.loops import View, for_range, loop_nest
+from graphc.backends.llvm.loops import View, for_range, loop_nest, smin
 from graphc.backends.llvm.rules import rule
 from graphc.backends.llvm.rules.reduce import lane_pass, lanes
 
@@ -120,9 +120,6 @@ def _while(b: ir.IRBuilder, cond: Callable[[], ir.Value], name: str):
     return loop()
 
 
-def _minimum(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
 
 def _sort_function(module: ir.Module, dtype: str, descending: bool) -> ir.Function:
     """``ptr sort(keys, stride, n, index_a, index_b, key_a, key_b)``: merge-sorts the lane
@@ -164,7 +161,7 @@ def _merge_sort(b: ir.IRBuilder, keys: View, index: tuple[View, View],
     # runs of RUN elements by insertion sort (stable: an element moves left only past keys
     # it strictly precedes), then merges of doubling width
     with for_range(b, n, step=I64(RUN), name="block") as lo:
-        hi = _minimum(b, b.add(lo, I64(RUN)), n)
+        hi = smin(b, b.add(lo, I64(RUN)), n)
         with for_range(b, hi, start=b.add(lo, I64(1)), name="ins") as i:
             value, position = key[0].load_flat(b, i), index[0].load_flat(b, i)
             hole = _alloca(b, i)
@@ -200,8 +197,8 @@ def _merge_sort(b: ir.IRBuilder, keys: View, index: tuple[View, View],
         src_i, dst_i, src_k, dst_k = (pick(index, True), pick(index, False), pick(key, True),
                                       pick(key, False))
         with for_range(b, n, step=b.mul(w, I64(2)), name="run") as lo:
-            mid = _minimum(b, b.add(lo, w), n)
-            hi = _minimum(b, b.add(mid, w), n)
+            mid = smin(b, b.add(lo, w), n)
+            hi = smin(b, b.add(mid, w), n)
             left, right = _alloca(b, lo), _alloca(b, mid)
             with for_range(b, hi, start=lo, name="k") as k:
                 i, j = b.load(left, typ=I64), b.load(right, typ=I64)
