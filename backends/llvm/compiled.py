@@ -71,6 +71,7 @@ class LlvmCompiled(Compiled):
         started = time.perf_counter() if started is None else started
         self._lowered: lowering.Lowered | None = lowered
         self._optimized_ref: llvm.ModuleRef | None = None
+        self.graph_key = graph_key
         from graphc.backends.llvm import partition
 
         # the parts' texts name the object: a part count of its own is other machine code
@@ -306,10 +307,7 @@ def lower(graph: Graph) -> LlvmCompiled:
     if graph_key is not None and cache.directory() is not None:
         fn = LlvmCompiled.from_cache(graph, graph_key, started=started)
         if fn is not None:
-            fn.graph_key = graph_key
             return fn
     from graphc.backends.llvm import lowering  # loads llvmlite: only on a cache miss
 
-    fn = LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)
-    fn.graph_key = graph_key
-    return fn
+    return LlvmCompiled(graph, lowering.lower(graph), started=started, graph_key=graph_key)

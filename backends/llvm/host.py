@@ -30,8 +30,14 @@ def num_threads() -> int:
         except ValueError:
             raise ValueError(f"GRAPHC_NUM_THREADS must be a positive integer, got "
                              f"{value!r}") from None
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)
+    return available_cpus()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 @functools.cache

@@ -99,8 +99,8 @@ def _link(cc: str, where: Path, object_key: str, objects: Sequence[bytes]) -> No
     name, checksum = _names(object_key)
     with contextlib.suppress(OSError), tempfile.TemporaryDirectory(dir=where,
                                                                    prefix=".link-") as tmp:
-        sources, built = [Path(tmp) / f"code{k}.o" for k in range(len(objects))], \
-            Path(tmp) / "code.so"
+        sources = [Path(tmp) / f"code{k}.o" for k in range(len(objects))]
+        built = Path(tmp) / "code.so"
         for source, obj in zip(sources, objects, strict=True):
             source.write_bytes(obj)
         # no executable stack: LLVM's objects do not say, and some loaders refuse one

@@ -17,7 +17,6 @@ functions, which takes half the time of one huge one.
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -85,11 +84,10 @@ class Context:
         self.builder = ir.IRBuilder(self.function.append_basic_block("entry"))
         self._dims: dict[str, ir.Value] = {}
         self._slots: dict[int, ir.Value] = {}
-        self._names = itertools.count()
         self.node: Tensor | None = None  # the node being lowered
         self.position = 0
         self.failures: dict[int, str] = {}
-        self.kernel_count = 0
+        self.kernel_count = 0  # kernels made so far; the next is k<kernel_count>
 
     # -- values the rules need ------------------------------------------------------------------
     def dim(self, d: Dim) -> ir.Value:
@@ -171,7 +169,7 @@ class Context:
         # an output written in place over an input must not be declared noalias
         noalias = noalias and len({id(v.ptr) for v in views}) == len(views)
         fn = ir.Function(self.module, ir.FunctionType(ret, arg_types),
-                         f"k{next(self._names)}.{_ident(name)}")
+                         f"k{self.kernel_count}.{_ident(name)}")
         self.kernel_count += 1
         fn.linkage = "internal"
         # noinline: its static sizes are constants inside it already, and LLVM optimizes

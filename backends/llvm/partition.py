@@ -18,12 +18,13 @@ whole, so no global is ever duplicated.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import llvmlite.ir as ir
+
+from graphc.backends.llvm import host
 
 #: kernels (``k<n>.<op>``, and their ``k<n>.<op>.worker``) are cut at their number
 _KERNEL = re.compile(r"k(\d+)\.")
@@ -36,14 +37,11 @@ MAX_PARTS = 4
 def part_count(module: ir.Module) -> int:
     """How many parts ``module`` is compiled in: one per CPU this process may use, at
     most ``MAX_PARTS``, and few enough that each holds ``MIN_KERNELS_PER_PART`` kernels."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
     if any(not g.global_constant for g in module.global_values
            if isinstance(g, ir.GlobalVariable)):
         return 1
-    return max(1, min(cpus, MAX_PARTS, len(_kernels(module)) // MIN_KERNELS_PER_PART))
+    return max(1, min(host.available_cpus(), MAX_PARTS,
+                      len(_kernels(module)) // MIN_KERNELS_PER_PART))
 
 
 def split(module: ir.Module, parts: int) -> list[str]:
