@@ -10,6 +10,7 @@ type, and emitted as straight-line IR: transcendental functions come from
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 import llvmlite.ir as ir
@@ -71,9 +72,53 @@ def emit_program(b: ir.IRBuilder, program: Program, inputs: Mapping[str, Typed],
         dtype = constant_dtype(number, compute)
         return dtypes.constant(dtype, number), dtype
 
+    affine = _affine_pairs(program, types, set(inputs))
+    products = {mul: dest for dest, (mul, _) in affine.items()}
     for (dest, op, args), dtype in zip(program.instrs, types, strict=True):
+        if dest in products:
+            continue  # computed inside the FMA of the one instruction that reads it
+        if dest in affine:
+            mul, (k, y) = affine[dest]
+            c = next(a for a in args if a != mul)
+            k_value, y_value, c_value = (convert(b, *read(a), dtype) for a in (k, y, c))
+            if op == "sub":  # c - k*y = (-k)*y + c, and k*y - c = k*y + (-c): both exact
+                k_value, c_value = (b.fneg(k_value), c_value) if args[1] == mul else (
+                    k_value, b.fneg(c_value))
+            values[dest] = (_intrinsic(b, "llvm.fmuladd", k_value, y_value, c_value), dtype)
+            continue
         values[dest] = (emit_primitive(b, op, [read(a) for a in args], dtype), dtype)
     return read(program.result)
+
+
+def _affine_pairs(program: Program, types: tuple[str, ...],
+                  inputs: set[str]) -> dict[str, tuple[str, tuple[object, str]]]:
+    """The additions to fuse with a product into one FMA: ``c ± k*y`` with numbers c and
+    k, whose product is read nowhere else, in float32 or float64. Maps the addition's
+    dest to (the product's dest, (k, y)).
+
+    Only constant terms are fused. The sum then differs from NumPy's two roundings by at
+    most one rounding of the product, and is never less accurate. A sum of two products,
+    or ``a - k*y`` where a may equal k*y, is left alone, so that two paths NumPy computes
+    alike, and that cancel there, cancel here too."""
+    names = inputs | {dest for dest, _, _ in program.instrs}
+    dtype_of = {dest: dtype for (dest, _, _), dtype in zip(program.instrs, types, strict=True)}
+    uses = Counter(a for _, _, args in program.instrs for a in args if a in names)
+    uses[program.result] += 1
+    products = {}
+    for dest, op, args in program.instrs:
+        variables = [a for a in args if isinstance(a, str) and a in names]
+        if (op == "mul" and len(args) == 2 and len(variables) == 1 and uses[dest] == 1
+                and dtype_of[dest] in ("float32", "float64")):
+            products[dest] = (next(a for a in args if a not in variables), variables[0])
+    pairs = {}
+    for dest, op, args in program.instrs:
+        if op not in ("add", "sub") or len(args) != 2:
+            continue
+        mul = next((a for a in args if a in products), None)
+        constant = [a for a in args if not (isinstance(a, str) and a in names)]
+        if mul is not None and len(constant) == 1 and dtype_of[dest] == dtype_of[mul]:
+            pairs[dest] = (mul, products[mul])
+    return pairs
 
 
 def emit_primitive(b: ir.IRBuilder, op: str, args: list[Typed], dtype: str) -> ir.Value:

@@ -408,31 +408,45 @@ def _tanh(e: _Emit, x: ir.Value) -> ir.Value:
 _EXP_NONPOSITIVE_LO = {"f32": -104.0, "f64": -745.2}
 
 
-def _exp_nonpositive(e: _Emit, a: ir.Value) -> ir.Value:
-    """e^a for a <= 0, lean: the plain Cody-Waite reduction and 1 + (r + r^2 q(r)), within
-    one ulp where _exp stays within 0.75. n sits in k's low mantissa bits (k = a/ln2 +
-    1.5*2^mant), so 2^n needs no conversion; 2^n = 2^(n + mant + 1) * 2^-(mant + 1) keeps
-    the first factor normal, so only the last product rounds (gradual underflow once).
-    A NaN stays NaN: the clamp keeps it, and NaN times any scale is NaN."""
+def _exp_nonpositive(e: _Emit, a: ir.Value) -> tuple[ir.Value, float]:
+    """e^a = s * scale for a <= 0, lean: the plain Cody-Waite reduction and
+    2^n (1 + r (1 + r q(r))), within one ulp where _exp stays within 0.75. s = 2^(n + mant
+    + 1) (1 + ...) stays normal and scale = 2^-(mant + 1), so the caller's product with
+    scale is the only rounding into the subnormals (gradual underflow once). A NaN stays
+    NaN: the clamp keeps it, and NaN times any scale is NaN.
+
+    k = a/ln2 + shifter rounds a/ln2 to the integer n, which lands in k's low mantissa
+    bits. The shifter, 1.5*2^mant plus the bias of 2^(n + mant + 1), puts n + bias + mant
+    + 1 there (between 1 and 2^(exponent bits) - 1 after the clamp, so the sign bit stays
+    clear), and shifting k's bits left by mant makes them 2^(n + mant + 1): no integer add.
+
+    Every operation here counts: a vector loop calling this (sigmoid, GELU) is bound by the
+    throughput of the two FMA pipes, not by latency, so Horner's rule (one FMA a
+    coefficient) beats Estrin's shorter but wider scheme, measured."""
     fmt = e.fmt
-    shifter = 1.5 * 2.0**fmt.mant
+    shifter = 1.5 * 2.0**fmt.mant + fmt.bias + fmt.mant + 1
     hi, lo = _LN2_PARTS[fmt.dtype]
     a = e.max(e.c(_EXP_NONPOSITIVE_LO[fmt.dtype]), a)
     k = e.fma(a, e.c(1 / math.log(2)), e.c(shifter))
     nf = e.sub(k, e.c(shifter))
     r = e.fma(nf, e.c(-lo), e.fma(nf, e.c(-hi), a))
-    p = e.add(e.c(1.0), e.fma(e.mul(r, r), e.poly(r, e.coeffs("expm1")), r))
-    n_biased = e.b.add(e.bits(k), e.ic(fmt.bias + fmt.mant + 1 - fmt.to_bits(shifter)))
-    power = e.from_bits(e.b.shl(n_biased, e.ic(fmt.mant)))
-    return e.mul(e.mul(p, power), e.c(2.0 ** -(fmt.mant + 1)))
+    expm1_r = e.mul(r, e.fma(r, e.poly(r, e.coeffs("expm1")), e.c(1.0)))
+    power = e.from_bits(e.b.shl(e.bits(k), e.ic(fmt.mant)))
+    # power (1 + expm1_r) in one rounding: the product with a power of two is exact
+    return e.fma(expm1_r, power, power), 2.0 ** -(fmt.mant + 1)
 
 
 def _sigmoid(e: _Emit, x: ir.Value) -> ir.Value:
     """1/(1 + e^-x) = e^x/(1 + e^x): with t = exp(-|x|) <= 1 nothing overflows, and for
-    x < 0 the result keeps its relative accuracy down to the subnormals."""
-    t = _exp_nonpositive(e, e.b.fneg(e.abs(x)))
-    numerator = e.sel(e.lt(x, e.c(0.0)), t, e.c(1.0))
-    return e.div(numerator, e.add(e.c(1.0), t))
+    x < 0 the result keeps its relative accuracy down to the subnormals. x < 0 is read
+    from the sign bit (on x86 the blend's own mask; -0 gives t = 1 either way).
+
+    With t = s * scale, t/(1 + t) = s/(s + 1/scale) and 1/(1 + t) = (1/scale)/(s +
+    1/scale): the same roundings (the sum's is scaled by a power of two, and a subnormal
+    quotient still rounds once), one multiplication fewer."""
+    s, scale = _exp_nonpositive(e, e.b.fneg(e.abs(x)))
+    negative = e.b.icmp_signed("<", e.bits(x), e.ic(0))
+    return e.div(e.sel(negative, s, e.c(1 / scale)), e.add(s, e.c(1 / scale)))
 
 
 # log / log1p ---------------------------------------------------------------------------------
