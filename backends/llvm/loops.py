@@ -110,10 +110,11 @@ def contiguous(b: ir.IRBuilder, ptr: ir.Value, shape: Sequence[ir.Value], dtype:
 @contextlib.contextmanager
 def for_range(b: ir.IRBuilder, stop: ir.Value, start: ir.Value | None = None,
               step: ir.Value | None = None, name: str = "i",
-              interleave: int = 0) -> Iterator[ir.Value]:
+              interleave: int = 0, vectorize: bool = True) -> Iterator[ir.Value]:
     """``for i in range(start, stop, step)`` (step > 0); yields ``i`` with the builder
     positioned in the loop body. ``interleave`` > 0 fixes the vectorized loop's interleave
-    count (``loop_hints``) instead of leaving it to LLVM's cost model."""
+    count (``loop_hints``) instead of leaving it to LLVM's cost model; ``vectorize=False``
+    keeps the loop vectorizer off it."""
     start = I64(0) if start is None else start
     step = I64(1) if step is None else step
     fn = b.function
@@ -130,8 +131,9 @@ def for_range(b: ir.IRBuilder, stop: ir.Value, start: ir.Value | None = None,
     latch = b.cbranch(b.icmp_signed("<", nxt, stop), body, done)
     short = all(isinstance(v, ir.Constant) for v in (start, stop, step)) and (
         stop.constant - start.constant <= UNROLL_TRIPS * step.constant)
-    if interleave or not short:
-        latch.set_metadata("llvm.loop", loop_hints(b.module, interleave, unroll=short))
+    if interleave or not short or not vectorize:
+        latch.set_metadata("llvm.loop", loop_hints(b.module, interleave, unroll=short,
+                                                   vectorize=vectorize))
     b.position_at_end(done)
 
 
@@ -140,17 +142,23 @@ def for_range(b: ir.IRBuilder, stop: ir.Value, start: ir.Value | None = None,
 UNROLL_TRIPS = 16
 
 
-def loop_hints(module: ir.Module, interleave: int = 0, unroll: bool = False) -> ir.MDValue:
+def loop_hints(module: ir.Module, interleave: int = 0, unroll: bool = False,
+               vectorize: bool = True) -> ir.MDValue:
     """``!llvm.loop`` metadata: the loop vectorizer runs ``interleave`` vector iterations
-    side by side (0: its cost model decides), and unless ``unroll``, the unroller leaves
-    the loop alone. Fully unrolling a 512-iteration vector loop bought nothing measurable
-    on an MLP step and cost LLVM a quarter of its time there. The node names itself as
-    LLVM requires, and a unique string keeps llvmlite from sharing it between loops."""
+    side by side (0: its cost model decides) or, unless ``vectorize``, leaves the loop
+    alone; and unless ``unroll``, so does the unroller. Fully unrolling a 512-iteration
+    vector loop bought nothing measurable on an MLP step and cost LLVM a quarter of its
+    time there. The node names itself as LLVM requires, and a unique string keeps
+    llvmlite from sharing it between loops."""
     hints = []
     if interleave:
         hints.append(module.add_metadata([
             ir.MetaDataString(module, "llvm.loop.interleave.count"),
             ir.Constant(ir.IntType(32), interleave)]))
+    if not vectorize:
+        hints.append(module.add_metadata([
+            ir.MetaDataString(module, "llvm.loop.vectorize.enable"),
+            ir.Constant(ir.IntType(1), 0)]))
     if not unroll:
         hints.append(module.add_metadata([
             ir.MetaDataString(module, "llvm.loop.unroll.disable")]))
@@ -160,11 +168,14 @@ def loop_hints(module: ir.Module, interleave: int = 0, unroll: bool = False) -> 
 
 
 @contextlib.contextmanager
-def loop_nest(b: ir.IRBuilder, shape: Sequence[ir.Value],
-              name: str = "i") -> Iterator[list[ir.Value]]:
-    """Nested row-major loops over ``shape``; yields the index (innermost fastest)."""
+def loop_nest(b: ir.IRBuilder, shape: Sequence[ir.Value], name: str = "i",
+              vectorize_outer: bool = True) -> Iterator[list[ir.Value]]:
+    """Nested row-major loops over ``shape``; yields the index (innermost fastest).
+    ``vectorize_outer=False`` leaves only the innermost loop to the vectorizer."""
+    last = len(shape) - 1
     with contextlib.ExitStack() as stack:
-        index = [stack.enter_context(for_range(b, n, name=f"{name}{k}"))
+        index = [stack.enter_context(for_range(b, n, name=f"{name}{k}",
+                                               vectorize=vectorize_outer or k == last))
                  for k, n in enumerate(shape)]
         yield index
 
