@@ -5,8 +5,9 @@
 2. One SGD training step of an MLP 784-512-256-10 (ReLU, softmax cross-entropy), batch 256,
    float32, on 1 and on 2 threads, against the GEMM floor: the step's matmul FLOPs divided
    by the sgemm rate measured in the same process.
-3. Time to the first result of that step in a fresh process, beside the process's
-   interpreter + import time (graphc llvm with an empty and with a filled code cache).
+3. Time to the first result of that step in a fresh process, and the part of it after the
+   imports and the data, timed inside the process (graphc llvm with an empty and with a
+   filled code cache).
 4. Call overhead of ``y = x*2 + 1`` on 4 float32.
 
 Every table holds medians over repeats, measured in the same run, and a ratio against the
@@ -440,64 +441,72 @@ FIRST_STEP_IMPORTS = {"jax": ("jax", "jax.numpy"), "torch": ("torch",),
                       "graphc numpy": ("graphc",), "graphc llvm": ("graphc",)}
 
 
-def first_step(framework: str, import_only: bool) -> None:
-    """Child of table 3: import, build and run one step; print the wall clock at the result."""
+def first_step(framework: str) -> None:
+    """Child of table 3: import, build and run one step; print the wall clock after the
+    imports and the data, and at the result."""
     for module in FIRST_STEP_IMPORTS[framework]:
         importlib.import_module(module)
-    result: dict[str, float] = {}
-    init, x, y = mlp_problem()  # in the baseline too: making the data is nobody's cost
-    if not import_only:
-        builders = {"jax": jax_step, "torch": torch_step,
-                    "graphc numpy": graphc_step("numpy"), "graphc llvm": graphc_step("llvm")}
-        result["loss"] = builders[framework](init, x, y)()
+    init, x, y = mlp_problem()  # making the data is nobody's cost
+    result: dict[str, float] = {"ready": time.time()}
+    builders = {"jax": jax_step, "torch": torch_step,
+                "graphc numpy": graphc_step("numpy"), "graphc llvm": graphc_step("llvm")}
+    result["loss"] = builders[framework](init, x, y)()
     result["clock"] = time.time()
     print(json.dumps(result))
 
 
-def spawn_first_step(framework: str, import_only: bool = False,
-                     cache_dir: str | None = None) -> tuple[float, float | None]:
-    """Seconds from spawning a fresh interpreter to its result, and the loss it computed.
-    The child may write and read bytecode caches (``__pycache__``), as an installed package
-    does, even where this environment sets PYTHONDONTWRITEBYTECODE."""
+@dataclass(frozen=True)
+class FirstStep:
+    """One fresh process: seconds from spawning it to the loss, of which after the imports
+    and the data (timed inside the process, so no two noisy totals are subtracted)."""
+
+    total: float
+    after_imports: float
+    loss: float
+
+
+def spawn_first_step(framework: str, cache_dir: str | None = None) -> FirstStep:
+    """Run ``first_step`` in a fresh interpreter. The child may write and read bytecode
+    caches (``__pycache__``), as an installed package does, even where this environment
+    sets PYTHONDONTWRITEBYTECODE."""
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     if cache_dir is not None:
         env["GRAPHC_CACHE_DIR"] = cache_dir
-    command = [sys.executable, __file__, "--first-step", framework]
     start = time.time()
-    done = subprocess.run(command + ["--import-only"] * import_only, env=env,
+    done = subprocess.run([sys.executable, __file__, "--first-step", framework], env=env,
                           capture_output=True, text=True)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"exit {done.returncode}: {last}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return result["clock"] - start, result.get("loss")
+    return FirstStep(result["clock"] - start, result["clock"] - result["ready"],
+                     result["loss"])
 
 
-def first_steps(framework: str) -> list[tuple[str, float, float | None]]:
-    """(label, seconds, loss) of one fresh-process run of ``framework``; graphc llvm runs
-    three times on one new cache directory: empty (cold); holding the object the first run
+def first_steps(framework: str) -> list[tuple[str, FirstStep]]:
+    """(label, run) of one fresh-process run of ``framework``; graphc llvm runs three
+    times on one new cache directory: empty (cold); holding the object the first run
     compiled (the second process loads it with LLVM and links it into a library); holding
     that library too (every later process)."""
     if framework != "graphc llvm":
-        return [(framework, *spawn_first_step(framework))]
+        return [(framework, spawn_first_step(framework))]
     cache_dir = tempfile.mkdtemp(prefix="graphc-cache-")
     try:
-        return [(f"graphc llvm, {label}", *spawn_first_step(framework, cache_dir=cache_dir))
+        return [(f"graphc llvm, {label}", spawn_first_step(framework, cache_dir=cache_dir))
                 for label in ("cold cache", "cached object", "cached library")]
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def bench_first_result(repeats: int) -> None:
-    """Table 3: fresh-process time to the first step's loss, and what imports alone cost."""
+    """Table 3: fresh-process time to the first step's loss, and the part of it after the
+    imports and the data."""
     available = {"jax": optional("jax") is not None, "torch": optional("torch") is not None,
                  "graphc numpy": "numpy" in graphc_backends(),
                  "graphc llvm": "llvm" in graphc_backends()}
     frameworks = [f for f in FIRST_STEP_FRAMEWORKS if available[f]]
-    runs: dict[str, list[float]] = {}
-    baselines: dict[str, list[float]] = {}
-    losses: dict[str, float | None] = {}
+    runs: dict[str, list[FirstStep]] = {}
     failed: list[str] = []
     scratch_cache = tempfile.mkdtemp(prefix="graphc-cache-")
     for framework in frameworks:  # untimed: writes the bytecode caches every run then reads
@@ -507,25 +516,22 @@ def bench_first_result(repeats: int) -> None:
     for _ in range(repeats):
         for framework in list(frameworks):
             try:
-                baseline = spawn_first_step(framework, import_only=True)[0]
                 timed = first_steps(framework)
             except RuntimeError as error:
                 failed.append(f"{framework}: failed ({error})")
                 frameworks.remove(framework)
                 continue
-            baselines.setdefault(framework, []).append(baseline)
-            for label, seconds, loss in timed:
-                runs.setdefault(label, []).append(seconds)
-                losses[label] = loss
-    values = [v for v in losses.values() if v is not None] or [math.nan]
-    np.testing.assert_allclose(values, values[0], rtol=1e-4, err_msg=f"first losses {losses}")
+            for label, run in timed:
+                runs.setdefault(label, []).append(run)
+    losses = [run.loss for label_runs in runs.values() for run in label_runs] or [math.nan]
+    np.testing.assert_allclose(losses, losses[0], rtol=1e-4, err_msg=f"first losses {losses}")
     print(f"\n3. time to the first MLP step's loss in a fresh process, median of {repeats} "
-          f"(loss {values[0]:.4f} in every one)")
-    print(f"  {'case':<36} {'first loss s':>13} {'imports+data s':>17} {'difference s':>13}")
-    for label, seconds in runs.items():
-        first = statistics.median(seconds)
-        base = statistics.median(baselines[label.split(",")[0]])
-        print(f"  {label:<36} {first:>13.3f} {base:>17.3f} {first - base:>13.3f}")
+          f"(loss {losses[0]:.4f} in every one)")
+    print(f"  {'case':<36} {'first loss s':>13} {'after imports+data s':>21}")
+    for label, label_runs in runs.items():
+        total = statistics.median(run.total for run in label_runs)
+        after = statistics.median(run.after_imports for run in label_runs)
+        print(f"  {label:<36} {total:>13.3f} {after:>21.3f}")
     for line in failed + unavailable():
         print(f"  {line}")
 
@@ -598,10 +604,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--first-step", choices=FIRST_STEP_FRAMEWORKS, help=argparse.SUPPRESS)
-    parser.add_argument("--import-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.first_step:
-        return first_step(args.first_step, args.import_only)
+        return first_step(args.first_step)
     if args.child:
         return child(args.child, args.threads, args.quick)
     if args.backends:
