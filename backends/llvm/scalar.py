@@ -18,7 +18,7 @@ import numpy as np
 
 from graphc.backends.llvm import dtypes
 from graphc.backends.llvm.dtypes import convert, is_float, is_signed
-from graphc.ops.scalar import NUMPY_PRIMITIVES, Program
+from graphc.ops.scalar import NUMPY_PRIMITIVES, Arg, Program
 
 Typed = tuple[ir.Value, str]  # an IR value and its NumPy dtype
 
@@ -73,17 +73,18 @@ def emit_program(b: ir.IRBuilder, program: Program, inputs: Mapping[str, Typed],
         return dtypes.constant(dtype, number), dtype
 
     affine = _affine_pairs(program, types, set(inputs))
-    products = {mul: dest for dest, (mul, _) in affine.items()}
+    fused_products = {mul for mul, _ in affine.values()}
     for (dest, op, args), dtype in zip(program.instrs, types, strict=True):
-        if dest in products:
+        if dest in fused_products:
             continue  # computed inside the FMA of the one instruction that reads it
         if dest in affine:
             mul, (k, y) = affine[dest]
             c = next(a for a in args if a != mul)
             k_value, y_value, c_value = (convert(b, *read(a), dtype) for a in (k, y, c))
-            if op == "sub":  # c - k*y = (-k)*y + c, and k*y - c = k*y + (-c): both exact
-                k_value, c_value = (b.fneg(k_value), c_value) if args[1] == mul else (
-                    k_value, b.fneg(c_value))
+            if op == "sub" and args[1] == mul:  # c - k*y = (-k)*y + c, exactly
+                k_value = b.fneg(k_value)
+            elif op == "sub":  # k*y - c = k*y + (-c), exactly
+                c_value = b.fneg(c_value)
             values[dest] = (_intrinsic(b, "llvm.fmuladd", k_value, y_value, c_value), dtype)
             continue
         values[dest] = (emit_primitive(b, op, [read(a) for a in args], dtype), dtype)
@@ -91,7 +92,7 @@ def emit_program(b: ir.IRBuilder, program: Program, inputs: Mapping[str, Typed],
 
 
 def _affine_pairs(program: Program, types: tuple[str, ...],
-                  inputs: set[str]) -> dict[str, tuple[str, tuple[object, str]]]:
+                  inputs: set[str]) -> dict[str, tuple[str, tuple[Arg, str]]]:
     """The additions to fuse with a product into one FMA: ``c ± k*y`` with numbers c and
     k, whose product is read nowhere else, in float32 or float64. Maps the addition's
     dest to (the product's dest, (k, y)).

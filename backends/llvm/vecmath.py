@@ -411,9 +411,9 @@ _EXP_NONPOSITIVE_LO = {"f32": -104.0, "f64": -745.2}
 def _exp_nonpositive(e: _Emit, a: ir.Value) -> tuple[ir.Value, float]:
     """e^a = s * scale for a <= 0, lean: the plain Cody-Waite reduction and
     2^n (1 + r (1 + r q(r))), within one ulp where _exp stays within 0.75. s = 2^(n + mant
-    + 1) (1 + ...) stays normal and scale = 2^-(mant + 1), so the caller's product with
-    scale is the only rounding into the subnormals (gradual underflow once). A NaN stays
-    NaN: the clamp keeps it, and NaN times any scale is NaN.
+    + 1) (1 + ...) stays normal and scale = 2^-(mant + 1); the caller folds scale into its
+    own last step (sigmoid divides s by s + 1/scale), so a subnormal result rounds once
+    (gradual underflow). A NaN stays NaN: the clamp keeps it, and so does every step after.
 
     k = a/ln2 + shifter rounds a/ln2 to the integer n, which lands in k's low mantissa
     bits. The shifter, 1.5*2^mant plus the bias of 2^(n + mant + 1), puts n + bias + mant
