@@ -79,16 +79,24 @@ class Timing:
     note: str = ""
 
 
-def measure(cases: Sequence[Case], repeats: int, number: int = 1) -> list[Timing]:
+def measure(cases: Sequence[Case], repeats: int, number: int = 1,
+            settle: bool = False) -> list[Timing]:
     """Seconds per call of each case: one warm-up call each, then ``repeats`` rounds of
     ``number`` calls, round-robin over the cases, so that a burst of load from other
-    processes on this shared machine slows every case alike."""
+    processes on this shared machine slows every case alike.
+
+    With ``settle``, each round first makes one untimed call of the case, so that its
+    timed call follows a call of its own, as steps follow each other in training, not
+    whatever the previous case left behind: PyTorch's OpenMP threads still spinning on
+    the other core, or NumPy's temporaries just returned to the OS."""
     timers = [timeit.Timer(case.call) for case in cases]
     for case in cases:
         case.call()
     runs: list[list[float]] = [[] for _ in cases]
     for _ in range(repeats):
-        for timer, seconds in zip(timers, runs, strict=True):
+        for case, timer, seconds in zip(cases, timers, runs, strict=True):
+            if settle:
+                case.call()
             seconds.append(timer.timeit(number) / number)
     return [Timing(case.name, statistics.median(seconds), min(seconds), case.note)
             for case, seconds in zip(cases, runs, strict=True)]
@@ -423,7 +431,7 @@ def bench_mlp(repeats: int, threads: int) -> None:
                                    err_msg=f"{name}: losses of steps 1 and 2")
     gemm, gemm_flops = sgemm()
     gemm_time, *timings = measure([gemm, *(Case(name, step) for name, step in steps.items())],
-                                  repeats)
+                                  repeats, settle=True)
     rate = gemm_flops / gemm_time.median
     floor = mlp_flops() / rate
     timings.insert(0, Timing(f"GEMM floor ({mlp_flops() / 1e6:.0f} MFLOP)", floor,
