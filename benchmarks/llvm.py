@@ -4,7 +4,9 @@
    the same bytes).
 2. One SGD training step of an MLP 784-512-256-10 (ReLU, softmax cross-entropy), batch 256,
    float32, on 1 and on 2 threads, against the GEMM floor: the step's matmul FLOPs divided
-   by the sgemm rate measured in the same process.
+   by the sgemm rate measured in the same process. Each step, and the sgemm, is also timed
+   alone, in a process of its own, where no other framework's threads compete for the
+   cores (bursts round-robin over the processes).
 3. Time to the first result of that step in a fresh process, and the part of it after the
    imports and the data, timed inside the process (graphc llvm with an empty and with a
    filled code cache).
@@ -436,11 +438,71 @@ def bench_mlp(repeats: int, threads: int) -> None:
     floor = mlp_flops() / rate
     timings.insert(0, Timing(f"GEMM floor ({mlp_flops() / 1e6:.0f} MFLOP)", floor,
                              mlp_flops() * gemm_time.low / gemm_flops))
+    # the same, each in a process of its own, against a floor measured the same way
+    gemm_alone, *alone = measure_alone(["sgemm", *(t.name for t in timings[1:])], threads, 5,
+                                       repeats)
+    floor_alone = mlp_flops() * gemm_alone / gemm_flops
+    timings[0] = Timing(timings[0].name, floor, timings[0].low,
+                        f"alone {floor_alone * 1e3:.2f} ms")
+    for k, seconds in enumerate(alone, 1):
+        timings[k] = Timing(timings[k].name, timings[k].median, timings[k].low,
+                            f"alone {seconds * 1e3:.2f} ms, {seconds / floor_alone:.2f}×")
     print_table(f"2. MLP {'-'.join(map(str, MLP_SIZES))} SGD step, batch {MLP_BATCH}, "
                 f"{threads} thread{'s' * (threads > 1)}, median of {repeats} "
                 f"(sgemm {rate / 1e9:.1f} GFLOP/s; loss {reference[0]:.4f} → "
                 f"{reference[1]:.4f} in every framework)",
                 timings, floor, "× GEMM", missing=failed + unavailable())
+
+
+def alone(name: str, threads: int) -> None:
+    """The body of a process that times one implementation of the step by itself. It
+    prints "ready" once built and warm, then for each number n read from stdin runs n
+    steps back to back and prints their seconds (JSON), until stdin closes. In the
+    table's shared process, the other frameworks' threads (OpenBLAS's still spinning
+    after a product, PyTorch's OpenMP pool, JAX's Eigen pool) compete for the 2 cores."""
+    if (torch := optional("torch")) is not None and name.startswith("torch"):
+        torch.set_num_threads(threads)
+    if name == "sgemm":
+        step = sgemm()[0].call
+    else:
+        init, x, y = mlp_problem()
+        step = mlp_steps()[name](init, x, y)
+    for _ in range(3):
+        step()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        seconds = []
+        for _ in range(int(line)):
+            start = time.perf_counter()
+            step()
+            seconds.append(time.perf_counter() - start)
+        print(json.dumps(seconds), flush=True)
+
+
+def measure_alone(names: Sequence[str], threads: int, rounds: int, steps: int) -> list[float]:
+    """The median step of each implementation, each in a process of its own (inheriting
+    this one's thread settings and CPU affinity): ``rounds`` bursts of ``steps`` steps,
+    round-robin over the processes with a pause before each burst, so that the previous
+    burst's threads have gone quiet and a slow spell of the shared machine hits all."""
+    children = [subprocess.Popen([sys.executable, __file__, "--alone", name, "--threads",
+                                  str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True) for name in names]
+    try:
+        for child in children:
+            if child.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"{child.args}: no step")
+        seconds: list[list[float]] = [[] for _ in children]
+        for _ in range(rounds):
+            for child, times in zip(children, seconds, strict=True):
+                time.sleep(0.2)
+                child.stdin.write(f"{steps}\n")
+                child.stdin.flush()
+                times += json.loads(child.stdout.readline())
+        return [statistics.median(times) for times in seconds]
+    finally:
+        for child in children:
+            child.stdin.close()
+            child.wait()
 
 
 # -- 3. time to first result --------------------------------------------------------------------
@@ -612,9 +674,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--first-step", choices=FIRST_STEP_FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--alone", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.first_step:
         return first_step(args.first_step)
+    if args.alone:
+        return alone(args.alone, args.threads)
     if args.child:
         return child(args.child, args.threads, args.quick)
     if args.backends:
