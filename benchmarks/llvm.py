@@ -20,8 +20,8 @@ and GRAPHC_NUM_THREADS in its environment, and a 1-thread child is also pinned t
 intra-op options do not, measured with jax 0.10). Every implementation is checked against
 a reference before it is timed.
 
-Run: ``python benchmarks/llvm.py`` (about 70 s on 2 cores) or ``--quick`` (fewer repeats,
-25-40 s); ``--only`` picks tables, ``--backends numpy`` leaves graphc llvm out.
+Run: ``python benchmarks/llvm.py`` (about 2 min on 2 cores) or ``--quick`` (fewer repeats,
+about 1.5 min); ``--only`` picks tables, ``--backends numpy`` leaves graphc llvm out.
 """
 
 from __future__ import annotations
