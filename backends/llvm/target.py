@@ -2,8 +2,8 @@
 
 Code is generated for the CPU this process runs on (its name and feature flags,
 ``znver3 +avx2 +fma ...``), so the vectorizers use the widest vectors it has.
-Compiled code is one or more object files: the JIT loads them into an MCJIT engine, the
-disk cache stores them, and a library is linked from them; one path for all three.
+Compiled code is one or more object files: JITLink links them in memory (``LoadedObject``),
+the disk cache stores them, and a library is linked from them; one path for all three.
 A module cut into parts (``partition``) is compiled on one thread per part.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import threading
 from collections.abc import Sequence
 
@@ -158,21 +159,40 @@ def emit_assembly(module: llvm.ModuleRef) -> str:
 
 
 class LoadedObject:
-    """Object files loaded together into a JIT engine of their own (the symbols one
-    leaves undefined resolve to another's); keep it alive while calling into it."""
+    """Object files linked together in memory as one JIT library (the symbols one leaves
+    undefined resolve to another's, then to the process's); keep it alive while calling
+    into it.
+
+    The linker is LLVM's JITLink (through an ORC ``LLJIT`` of its own), which places all
+    of a library's sections in one block and builds its own GOT and stubs there. MCJIT's
+    default memory manager mapped each kind of section on its own: once a process had
+    mapped and freed a few GB (the ONNX suite's CNNs), an object's code and its constant
+    pool could land over 2 GB apart, out of reach of their 32-bit PC-relative references,
+    and llvmlite's LLVM, built with assertions, aborted the process (2 of 9 runs of the
+    ONNX suite on the llvm backend)."""
+
+    _names = itertools.count()
 
     def __init__(self, objects: Sequence[bytes]) -> None:
         with _LOCK:
-            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""),
-                                                      new_target_machine())
+            self._jit = llvm.create_lljit_compiler(new_target_machine(), use_jit_link=True)
+            builder = llvm.JITLibraryBuilder()
             for obj in objects:
-                self._engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            self._engine.finalize_object()
+                builder.add_object_img(obj)
+            builder.add_current_process()  # memset, memcpy, ... from the process
+            self._name = f"graphc{next(self._names)}"
+            self._library = builder.link(self._jit, self._name)
+        self._lookups: list[llvm.ResourceTracker] = []  # each keeps its symbol valid
 
     def address(self, symbol: str) -> int:
         """The address of a function defined by the object."""
         with _LOCK:
-            address = self._engine.get_function_address(symbol)
+            try:
+                tracker = self._jit.lookup(self._name, symbol)
+            except RuntimeError as error:
+                raise KeyError(f"symbol {symbol!r} not found in the compiled object") from error
+        self._lookups.append(tracker)
+        address = tracker[symbol]
         if not address:
             raise KeyError(f"symbol {symbol!r} not found in the compiled object")
         return address
