@@ -40,7 +40,7 @@ import tempfile
 import time
 import timeit
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from types import ModuleType
 from typing import Any
@@ -436,17 +436,14 @@ def bench_mlp(repeats: int, threads: int) -> None:
                                   repeats, settle=True)
     rate = gemm_flops / gemm_time.median
     floor = mlp_flops() / rate
-    timings.insert(0, Timing(f"GEMM floor ({mlp_flops() / 1e6:.0f} MFLOP)", floor,
-                             mlp_flops() * gemm_time.low / gemm_flops))
     # the same, each in a process of its own, against a floor measured the same way
-    gemm_alone, *alone = measure_alone(["sgemm", *(t.name for t in timings[1:])], threads, 5,
-                                       repeats)
+    gemm_alone, *alone = measure_alone(["sgemm", *steps], threads, 5, repeats)
     floor_alone = mlp_flops() * gemm_alone / gemm_flops
-    timings[0] = Timing(timings[0].name, floor, timings[0].low,
-                        f"alone {floor_alone * 1e3:.2f} ms")
-    for k, seconds in enumerate(alone, 1):
-        timings[k] = Timing(timings[k].name, timings[k].median, timings[k].low,
-                            f"alone {seconds * 1e3:.2f} ms, {seconds / floor_alone:.2f}×")
+    timings = [replace(t, note=f"alone {s * 1e3:.2f} ms, {s / floor_alone:.2f}×")
+               for t, s in zip(timings, alone, strict=True)]
+    timings.insert(0, Timing(f"GEMM floor ({mlp_flops() / 1e6:.0f} MFLOP)", floor,
+                             mlp_flops() * gemm_time.low / gemm_flops,
+                             f"alone {floor_alone * 1e3:.2f} ms"))
     print_table(f"2. MLP {'-'.join(map(str, MLP_SIZES))} SGD step, batch {MLP_BATCH}, "
                 f"{threads} thread{'s' * (threads > 1)}, median of {repeats} "
                 f"(sgemm {rate / 1e9:.1f} GFLOP/s; loss {reference[0]:.4f} → "

@@ -3,6 +3,7 @@ values and gradients with torch."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -101,3 +102,10 @@ def run_threads(work: Callable[[int], Any], count: int) -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def kernel_bodies(ir_text: str) -> dict[str, str]:
+    """The llvm backend's kernel functions (``k<n>.<op>``, thread workers included) in the
+    IR text ``ir_text``: name -> the whole definition."""
+    return {m.group(1): m.group(0) for m in
+            re.finditer(r'^define [^@]*@"?(k\d+\.[\w.]*)"?\(.*?^}', ir_text, re.S | re.M)}

@@ -186,13 +186,13 @@ class LoadedObject:
 
     def address(self, symbol: str) -> int:
         """The address of a function defined by the object."""
+        missing = KeyError(f"symbol {symbol!r} not found in the compiled object")
         with _LOCK:
             try:
                 tracker = self._jit.lookup(self._name, symbol)
             except RuntimeError as error:
-                raise KeyError(f"symbol {symbol!r} not found in the compiled object") from error
+                raise missing from error
         self._lookups.append(tracker)
-        address = tracker[symbol]
-        if not address:
-            raise KeyError(f"symbol {symbol!r} not found in the compiled object")
-        return address
+        if not tracker[symbol]:
+            raise missing
+        return tracker[symbol]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import graphc as gx
+from tests.helpers import kernel_bodies
 
 NAMES = itertools.count()
 RNG = np.random.default_rng(0)
@@ -18,11 +19,8 @@ RNG = np.random.default_rng(0)
 
 def _kernels(fn, name: str) -> list[str]:
     """The optimized bodies of the compiled kernels whose name contains ``name``."""
-    found = []
-    for m in re.finditer(r'^define [^@]*@"?(k\d+\.[\w.]*)"?\(.*?^}', fn.llvm_ir, re.S | re.M):
-        if name in m.group(1) and not m.group(1).endswith(".worker"):  # not a thread's stub
-            found.append(m.group(0))
-    return found
+    return [body for kernel, body in kernel_bodies(fn.llvm_ir).items()
+            if name in kernel and not kernel.endswith(".worker")]  # not a thread's stub
 
 
 def _pointer_arguments(body: str) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import graphc as gx
+from tests.helpers import kernel_bodies
 
 NAMES = itertools.count()
 RNG = np.random.default_rng(0)
@@ -23,9 +24,8 @@ def _compile(build, arity: int = 1, dtype: str = "float32"):
 def _kernel_arithmetic(fn) -> list[str]:
     """The floating-point instructions of the compiled kernels (not the entry's)."""
     found = []
-    for match in re.finditer(r'^define [^@]*@"?k[\w.]+"?\(.*?^}', fn.llvm_ir_unoptimized,
-                             re.S | re.M):
-        found += re.findall(r"\b(fmul|fadd|fsub|llvm\.fmuladd)\b", match.group(0))
+    for body in kernel_bodies(fn.llvm_ir_unoptimized).values():
+        found += re.findall(r"\b(fmul|fadd|fsub|llvm\.fmuladd)\b", body)
     return found
 
 
